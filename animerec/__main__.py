@@ -1,0 +1,3 @@
+from animerec.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""The `animerec` command: one subcommand per module in animerec.commands.
+
+Each command module has `register(subparsers)` (cheap: heavy imports happen inside the command)
+and sets `handler` to a function `(args) -> exit code`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from animerec import __version__
+from animerec.errors import EXIT_INTERRUPTED, AnimerecError
+
+COMMANDS = ("predict", "eval", "dataset", "train", "export", "doctor")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="animerec", description="Real-time anime character recognition.")
+    parser.add_argument("--version", action="version", version=f"animerec {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"animerec.commands.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="animerec: %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.handler(args))
+    except AnimerecError as error:
+        print(f"animerec: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("animerec: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

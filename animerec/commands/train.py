@@ -1,0 +1,52 @@
+"""`animerec train DATA_DIR --arch seed|anime`: needs the training extra (TensorFlow)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from animerec.errors import EXIT_OK, UsageError
+from animerec.train import ARCH_NAMES, DEFAULT_ARCH
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a classifier on a built dataset (pip install animerec[train])",
+        description="Writes OUT/model.keras, metrics.json, curves.png and confusion.png.",
+    )
+    parser.add_argument("data_dir", type=Path, help="a folder with train/ and val/ made by `dataset build`")
+    parser.add_argument(
+        "--arch",
+        choices=ARCH_NAMES,
+        default=DEFAULT_ARCH,
+        help=f"architecture (default {DEFAULT_ARCH}; 'seed' is the report's)",
+    )
+    parser.add_argument("-o", "--out", type=Path, default=None, help="output folder (default runs/<arch>)")
+    parser.add_argument("--epochs", type=int, help="override the architecture's epochs")
+    parser.add_argument("--batch-size", type=int, help="override the architecture's batch size")
+    parser.add_argument("--input-size", type=int, help="override the architecture's input size")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--limit-per-class", type=int, default=0, help="use at most N images per class (quick runs)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+    try:
+        from animerec.train.trainer import TrainOptions, train
+    except ImportError as error:
+        raise UsageError(f"training needs TensorFlow: pip install 'animerec[train]' ({error})") from error
+    options = TrainOptions(
+        arch=args.arch,
+        seed=args.seed,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        input_size=args.input_size,
+        limit_per_class=args.limit_per_class,
+    )
+    out = args.out or Path("runs") / args.arch
+    train(args.data_dir, out, options)
+    print(f"model and metrics written to {out}")
+    return EXIT_OK

@@ -1,0 +1,155 @@
+"""`animerec export`: a trained Keras model -> one ONNX file that carries its own labels.
+
+tf2onnx's `from_keras` fails on Keras 3, so the model is wrapped in a `tf.function` with a
+dynamic batch dimension and converted with `from_function`. The ONNX graph has two outputs:
+`probs` (softmax) and `embedding` (the L2-normalised features of the layer named "embedding").
+A parity check against Keras runs on every export.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from animerec.errors import AnimerecError, ModelError
+from animerec.recognition.crop import to_model_input
+from animerec.recognition.model_info import EMBEDDING_OUTPUT, PROBS_OUTPUT, ModelInfo
+
+PARITY_TOLERANCE = 1e-4
+OPSET = 17
+
+
+@dataclass(frozen=True)
+class Parity:
+    random_max_diff: float
+    real_max_diff: float  # nan when no real inputs were given
+
+    @property
+    def ok(self) -> bool:
+        worst = max(self.random_max_diff, 0.0 if np.isnan(self.real_max_diff) else self.real_max_diff)
+        return worst <= PARITY_TOLERANCE
+
+
+def load_trained(model_path: Path) -> tuple[Any, dict[str, Any]]:
+    """The Keras model and the metrics.json that `train` wrote beside it."""
+    import keras
+
+    if model_path.is_dir():
+        model_path = model_path / "model.keras"
+    metrics_path = model_path.parent / "metrics.json"
+    if not model_path.is_file():
+        raise ModelError(f"Keras model not found: {model_path}")
+    if not metrics_path.is_file():
+        raise ModelError(f"{metrics_path} not found: export needs the metrics.json that train writes")
+    try:
+        model = keras.models.load_model(model_path)
+    except Exception as error:
+        raise ModelError(f"cannot load Keras model {model_path}: {error}") from error
+    return model, json.loads(metrics_path.read_text())
+
+
+def two_headed(model: Any) -> Any:
+    """The same weights with a second output: the L2-normalised embedding."""
+    import keras
+    import tensorflow as tf
+
+    embedding = model.get_layer("embedding").output
+    normalised = keras.layers.Lambda(lambda t: tf.math.l2_normalize(t, axis=1))(embedding)
+    return keras.Model(model.inputs, [model.outputs[0], normalised])
+
+
+def convert(model: Any, info: ModelInfo) -> Any:
+    """Return the ONNX ModelProto, outputs named and metadata (with the model id) attached."""
+    import tensorflow as tf
+    import tf2onnx
+
+    size = info.input_size
+    spec = (tf.TensorSpec((None, size, size, 3), tf.float32, name="image"),)
+    heads = two_headed(model)
+
+    @tf.function(input_signature=spec)
+    def serve(image: Any) -> Any:
+        probs, embedding = heads([image], training=False)
+        return probs, embedding
+
+    proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=OPSET)
+    _rename_outputs(proto, [PROBS_OUTPUT, EMBEDDING_OUTPUT])
+    model_id = weights_id(proto)
+    del proto.metadata_props[:]
+    for key, value in replace(info, model_id=model_id).to_metadata().items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.producer_name = "animerec"
+    return proto
+
+
+def weights_id(proto: Any) -> str:
+    """A hash of the weights alone: the same network exported twice gets the same id."""
+    digest = hashlib.sha256()
+    for tensor in sorted(proto.graph.initializer, key=lambda t: t.name):
+        digest.update(tensor.name.encode())
+        digest.update(tensor.raw_data)
+    return digest.hexdigest()[:16]
+
+
+def _rename_outputs(proto: Any, names: list[str]) -> None:
+    for output, name in zip(proto.graph.output, names, strict=True):
+        old = output.name
+        for node in proto.graph.node:
+            node.output[:] = [name if o == old else o for o in node.output]
+            node.input[:] = [name if i == old else i for i in node.input]
+        output.name = name
+
+
+def parity(model: Any, onnx_path: Path, real_inputs: NDArray[np.float32] | None, seed: int = 0) -> Parity:
+    """Max absolute difference between Keras and ONNX Runtime, on both outputs."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    heads = two_headed(model)
+    size = int(model.inputs[0].shape[1])
+
+    def worst(batch: NDArray[np.float32]) -> float:
+        expected = [np.asarray(t) for t in heads([batch], training=False)]
+        got = session.run([PROBS_OUTPUT, EMBEDDING_OUTPUT], {session.get_inputs()[0].name: batch})
+        return max(float(np.abs(e - g).max()) for e, g in zip(expected, got, strict=True))
+
+    rng = np.random.default_rng(seed)
+    random_diff = worst(rng.random((8, size, size, 3), dtype=np.float32))
+    real_diff = worst(real_inputs) if real_inputs is not None and len(real_inputs) else float("nan")
+    return Parity(random_diff, real_diff)
+
+
+def export(
+    model_path: Path, out_path: Path, real_crops: list[NDArray[np.uint8]] | None = None
+) -> tuple[ModelInfo, Parity]:
+    """Convert, write `out_path`, and fail (removing the file) if parity is not within tolerance
+    on random inputs or on `real_crops` (BGR face crops, preprocessed as at run time)."""
+    import onnx
+
+    model, metrics = load_trained(model_path)
+    validation = metrics.get("validation", {})
+    info = ModelInfo(
+        labels=tuple(validation["labels"]),
+        input_size=int(model.inputs[0].shape[1]),
+        arch=str(metrics["arch"]),
+        metrics={k: validation[k] for k in ("n", "top1", "top3", "per_class") if k in validation},
+    )
+    proto = convert(model, info)
+    onnx.save(proto, str(out_path))
+    real_inputs = to_model_input(real_crops, info.input_size) if real_crops else None
+    result = parity(model, out_path, real_inputs)
+    if not result.ok:
+        out_path.unlink(missing_ok=True)
+        raise AnimerecError(
+            f"parity check failed: ONNX differs from Keras by {result.random_max_diff:.2e} (random) "
+            f"/ {result.real_max_diff:.2e} (real), tolerance {PARITY_TOLERANCE:.0e}"
+        )
+    final = ModelInfo.from_metadata({p.key: p.value for p in proto.metadata_props})
+    return final, result

@@ -1,0 +1,11 @@
+"""Where the bundled files live, found from any working directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+CASCADE_PATH = MODELS_DIR / "lbpcascade_animeface.xml"
+CASCADE_SHA256 = "9376d30ac38db6bda2a68b88b3b76bbd7e6aa33af47f7f5c76bc88ca75f1ce30"
+DEFAULT_MODEL_PATH = MODELS_DIR / "default.onnx"
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples"

@@ -1,0 +1,66 @@
+"""Reading still images of any kind the internet serves, into BGR uint8, or a reason why not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+MAX_SIDE = 8000  # larger files are refused: a "photo" that size is almost always an error or a bomb
+MIN_SIDE = 20
+
+
+class UnreadableImage(Exception):
+    """The file cannot be used as an image; the message says why in a few words."""
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def load_image(path: str | Path) -> NDArray[np.uint8]:
+    """Decode `path` to a BGR uint8 array (height, width, 3).
+
+    Grayscale, palette, RGBA (composited on white), 16-bit and the first frame of a GIF are
+    converted; truncated, corrupt, non-image, tiny (< 20 px) and huge (> 8000 px) files raise
+    UnreadableImage with a short reason.
+    """
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if max(width, height) > MAX_SIDE:
+                raise UnreadableImage(f"too large ({width}x{height}, limit {MAX_SIDE} px)")
+            if min(width, height) < MIN_SIDE:
+                raise UnreadableImage(f"too small ({width}x{height}, need {MIN_SIDE} px)")
+            image.load()  # decodes now, so a truncated file fails here and not later
+            rgb = _to_rgb(image)
+    except UnreadableImage:
+        raise
+    except FileNotFoundError as error:
+        raise UnreadableImage("file not found") from error
+    except IsADirectoryError as error:
+        raise UnreadableImage("is a folder") from error
+    except UnidentifiedImageError as error:
+        raise UnreadableImage("not an image") from error
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise UnreadableImage(f"corrupt or truncated ({error})") from error
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def _to_rgb(image: Image.Image) -> NDArray[np.uint8]:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale: keep the full range, scaled to 8 bits.
+        values = np.asarray(image, dtype=np.float64)
+        top = values.max() if values.size and values.max() > 255 else 255.0
+        grey = np.clip(values * (255.0 / top), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)

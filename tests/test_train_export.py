@@ -1,0 +1,80 @@
+"""The real training path: the report's CNN shape, a short training, export, and parity."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from animerec.cli import main
+from animerec.recognition.classifier import OnnxClassifier
+
+
+def test_seed_architecture_has_the_reports_parameter_count():
+    from animerec.train.archs import build_seed
+
+    assert build_seed(16, 150).count_params() == 1_213_488
+
+
+def test_seed_optimizer_is_the_reports_sgd():
+    from animerec.train.archs import seed_optimizer
+
+    optimizer = seed_optimizer()
+    assert float(optimizer.momentum) == pytest.approx(0.09) and not optimizer.nesterov
+    schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
+    assert float(schedule(0)) == pytest.approx(0.001)
+    assert float(schedule(1_000_000)) == pytest.approx(0.001 / 2)  # decay 1e-6 per step
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory, face_paths):
+    """Three classes of augmented fixture crops, train and val."""
+    root = tmp_path_factory.mktemp("tiny")
+    rng = np.random.default_rng(0)
+    for label, path in zip(("ame", "bae", "calli"), face_paths[:3], strict=True):
+        face = cv2.imread(str(path))
+        for split, count in (("train", 12), ("val", 4)):
+            folder = root / split / label
+            folder.mkdir(parents=True)
+            for i in range(count):
+                noisy = np.clip(face.astype(np.int16) + rng.integers(-20, 20, face.shape), 0, 255)
+                cv2.imwrite(str(folder / f"{i}.jpg"), cv2.resize(noisy.astype(np.uint8), (150, 150)))
+    return root
+
+
+@pytest.mark.slow
+def test_train_export_parity_and_eval(tiny_dataset, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(tiny_dataset), "--epochs", "2", "--input-size", "48", "-o", str(run)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 2 and metrics["validation"]["labels"] == ["ame", "bae", "calli"]
+    for name in ("model.keras", "curves.png", "confusion.png"):
+        assert (run / name).stat().st_size > 0
+    onnx_path = tmp_path / "tiny.onnx"
+    code = main(["export", str(run), "-o", str(onnx_path), "--parity-data", str(tiny_dataset / "val")])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "parity with Keras" in err
+    classifier = OnnxClassifier(onnx_path, device="cpu")
+    assert classifier.labels == ("ame", "bae", "calli") and classifier.input_size == 48
+    assert classifier.info.arch == "anime" and "top1" in classifier.info.metrics
+    # the export refuses to overwrite, and eval reads the same set through ONNX Runtime
+    assert main(["export", str(run), "-o", str(onnx_path)]) == 2
+    capsys.readouterr()
+    assert main(["eval", str(tiny_dataset / "val"), "--model", str(onnx_path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 12 and result["labels"] == ["ame", "bae", "calli"]
+    assert result["top1"] == pytest.approx(metrics["validation"]["top1"], abs=0.09)
+
+
+def test_parity_function_against_keras(tiny_dataset, tmp_path):
+    from animerec.export.onnx_export import PARITY_TOLERANCE, convert, parity
+    from animerec.recognition.model_info import ModelInfo
+    from animerec.train.archs import build_seed
+
+    model = build_seed(3, 48)
+    path = tmp_path / "seed.onnx"
+    path.write_bytes(convert(model, ModelInfo(("a", "b", "c"), 48, "seed")).SerializeToString())
+    real = np.random.default_rng(1).random((4, 48, 48, 3), dtype=np.float32)
+    result = parity(model, path, real)
+    assert result.ok and result.random_max_diff <= PARITY_TOLERANCE and result.real_max_diff <= PARITY_TOLERANCE
