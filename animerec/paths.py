@@ -9,3 +9,5 @@ CASCADE_PATH = MODELS_DIR / "lbpcascade_animeface.xml"
 CASCADE_SHA256 = "9376d30ac38db6bda2a68b88b3b76bbd7e6aa33af47f7f5c76bc88ca75f1ce30"
 DEFAULT_MODEL_PATH = MODELS_DIR / "default.onnx"
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+SAMPLE_FACES_DIR = SAMPLES_DIR / "faces"  # eight face crops with their sources in SOURCES.md
+SAMPLE_VIDEO = SAMPLES_DIR / "demo.mp4"

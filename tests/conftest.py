@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from animerec.paths import SAMPLE_FACES_DIR
+
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures"
-FACES = FIXTURES / "faces"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
@@ -22,4 +22,4 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def face_paths() -> list[Path]:
-    return sorted(FACES.glob("*.jpg"))
+    return sorted(SAMPLE_FACES_DIR.glob("*.jpg"))
