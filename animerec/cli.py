@@ -14,7 +14,8 @@ import sys
 from animerec import __version__
 from animerec.errors import EXIT_INTERRUPTED, AnimerecError
 
-COMMANDS = ("predict", "eval", "dataset", "train", "export", "doctor")
+COMMANDS = ("predict", "eval", "dataset", "train", "export", "doctor", "annotate", "run", "serve",
+            "enroll", "gallery", "eval_enroll", "calibrate", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

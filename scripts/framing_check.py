@@ -50,7 +50,10 @@ def main() -> None:
     tight_top1 = (classifier.classify(tight).probs.argmax(1) == labels).mean()
     framed_top1 = (classifier.classify(framed).probs.argmax(1) == labels).mean()
     print(f"cascade found a face in {len(kept)} of {len(paths)} validation crops (margin {args.margin}px at 150px)")
-    print(f"top-1 on those faces: tight crop as trained {tight_top1:.2%}, report crop around the cascade box {framed_top1:.2%}")
+    print(
+        f"top-1 on those faces: tight crop as trained {tight_top1:.2%}, "
+        f"report crop around the cascade box {framed_top1:.2%}"
+    )
 
 
 if __name__ == "__main__":

@@ -38,6 +38,11 @@ def per_class_table(ours: dict[str, Any], seed: dict[str, Any]) -> list[str]:
     return rows
 
 
+def row(name: str, run: dict[str, Any]) -> str:
+    v = run["validation"]
+    return f"| {name} | {run['epochs_run']} | {v['top1']:.2%} | {v['top3']:.2%} | {run['train_seconds'] / 60:.0f} min |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("ours", type=Path)
@@ -69,8 +74,8 @@ def main() -> None:
         "",
         "| architecture | epochs | top-1 | top-3 | training time |",
         "|---|---:|---:|---:|---:|",
-        f"| ours (`anime`) | {ours['epochs_run']} | {o['top1']:.2%} | {o['top3']:.2%} | {ours['train_seconds'] / 60:.0f} min |",
-        f"| the report's (`seed`) | {seed['epochs_run']} | {s['top1']:.2%} | {s['top3']:.2%} | {seed['train_seconds'] / 60:.0f} min |",
+        row("ours (`anime`)", ours),
+        row("the report's (`seed`)", seed),
         "",
         f"CPU inference through ONNX Runtime (this machine, {classifier.provider}): "
         f"**{speed[1]:.2f} ms/face at batch 1, {speed[32]:.2f} ms/face at batch 32** (preprocessing included).",
@@ -90,8 +95,9 @@ def main() -> None:
         "    --group-regex '^([0-9a-f]{32})' --val-groups '^[01]' --clean-list ../shared/data/holoen20/clean.txt",
         ".venv/bin/animerec train data/holoen20 --arch anime -o runs/anime",
         f".venv/bin/animerec train data/holoen20 --arch seed -o runs/seed --epochs {seed['epochs_run']}",
-        ".venv/bin/animerec export runs/anime -o animerec/models/default.onnx --parity-data data/holoen20/val --overwrite",
-        f".venv/bin/python scripts/model_card.py runs/anime runs/seed",
+        ".venv/bin/animerec export runs/anime -o animerec/models/default.onnx \\",
+        "    --parity-data data/holoen20/val --overwrite",
+        ".venv/bin/python scripts/model_card.py runs/anime runs/seed",
         "```",
     ]
     (MODELS_DIR / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")

@@ -85,7 +85,18 @@ def test_training_is_reproducible_with_a_seed(tiny_dataset, tmp_path):
     """Keras' global seed plus TensorFlow op determinism: the same seed gives the same model."""
     histories = []
     for name in ("a", "b"):
-        args = ["train", str(tiny_dataset), "--epochs", "1", "--input-size", "32", "--seed", "5", "-o", str(tmp_path / name)]
+        args = [
+            "train",
+            str(tiny_dataset),
+            "--epochs",
+            "1",
+            "--input-size",
+            "32",
+            "--seed",
+            "5",
+            "-o",
+            str(tmp_path / name),
+        ]
         assert main(args) == 0
         histories.append(json.loads((tmp_path / name / "metrics.json").read_text())["history"])
     assert histories[0] == histories[1]

@@ -48,6 +48,10 @@ def atomic_output(path: Path) -> Iterator[Path]:
     Ctrl-C, so a file at the output name is always complete and valid."""
     fd, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent or ".")
     os.close(fd)
+    # mkstemp makes the file private (0600); outputs get the mode any new file would get.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
     try:
         yield Path(temporary)
     except KeyboardInterrupt:

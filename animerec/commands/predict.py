@@ -11,8 +11,10 @@ from typing import Any
 import cv2
 
 from animerec.commands.common import add_model_args, check_output, load_recognizer
+from animerec.commands.enroll import add_gallery_arg
 from animerec.errors import EXIT_OK, EXIT_SKIPPED, UsageError
 from animerec.recognition.images import UnreadableImage, load_image
+from animerec.recognition.naming import decider_for
 from animerec.records import Faces
 
 
@@ -23,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--crops", action="store_true", help="each image is one face crop: no detection")
     parser.add_argument("--json", action="store_true", help="print the face records as JSON on stdout")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output images")
+    parser.add_argument("--unknown-threshold", type=float, metavar="T",
+                        help="override the model's calibrated unknown threshold (a cosine similarity)")
+    add_gallery_arg(parser)
     add_model_args(parser)
     parser.set_defaults(handler=run)
 
@@ -33,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out and len(args.images) > 1 and args.out.suffix:
         raise UsageError("-o must be a folder when several images are given")
     recognizer = load_recognizer(args)
+    info = recognizer.classifier.info  # type: ignore[attr-defined]  # an OnnxClassifier
+    recognizer = recognizer.with_decider(decider_for(info, args.gallery, args.unknown_threshold, recognizer.top_k))
     annotator = FaceAnnotator(show_top3=True)
     results: list[dict[str, Any]] = []
     for path in args.images:
@@ -60,6 +67,6 @@ def _describe(path: Path, faces: Faces) -> str:
     """The report demo's text: every face's box, then its top 3 as `Name : 99.37`."""
     lines = [f"{path}: {len(faces)} face(s)"]
     for record in faces.to_records():
-        lines.append(f"  face at {record['box']}:")
+        lines.append(f"  face at {record['box']}: {record['name']}")  # the decision: a name or unknown
         lines += [f"    {name} : {100 * p:.2f}" for name, p in record["top"]]
     return "\n".join(lines)

@@ -21,13 +21,8 @@ from numpy.typing import NDArray
 
 from animerec.errors import InputError
 from animerec.realtime.protocols import SourceInfo
-from animerec.realtime.threaded_source import (
-    Backoff,
-    DropPolicy,
-    FrameBuffer,
-    GrabError,
-    ThreadedSource,
-)
+from animerec.realtime.queues import BoundedQueue, DropPolicy
+from animerec.realtime.threaded_source import Backoff, GrabError, ThreadedSource
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +62,7 @@ class LiveSource(ThreadedSource):
         start_timeout_s: float = 30.0,
     ) -> None:
         info = SourceInfo(source_id=source_id, live=True, width=0, height=0, fps=0.0)
-        super().__init__(info, FrameBuffer(1, DropPolicy.DROP_OLDEST), f"grab-{grabber.name}")
+        super().__init__(info, BoundedQueue("grabbed", 1, DropPolicy.DROP_OLDEST), f"grab-{grabber.name}")
         self._grabber = grabber
         self._max_fps = max_fps
         self._start_attempts = max(1, start_attempts)

@@ -2,7 +2,7 @@
 producer thread that owns the device or file, and exponential backoff for reconnecting.
 
 A source's producer runs in its own named thread so decoding or grabbing overlaps the pipeline's
-work; the consumer only ever waits on `FrameBuffer.get` with a timeout, so a stop request is seen
+work; the consumer only ever waits on `BoundedQueue.get` with a timeout, so a stop request is seen
 within half a second whatever the device does.
 """
 
@@ -11,15 +11,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
-from enum import Enum
 
 import numpy as np
 from numpy.typing import NDArray
 
 from animerec.errors import InputError
 from animerec.realtime.protocols import SourceInfo
+from animerec.realtime.queues import BoundedQueue
 from animerec.records import Frame
 
 log = logging.getLogger(__name__)
@@ -37,72 +36,13 @@ class GrabError(Exception):
         self.permanent = permanent
 
 
-class DropPolicy(Enum):
-    """What a full buffer does with a new frame."""
-
-    BLOCK = "block"  # files and benchmarks: the producer waits, nothing is lost
-    DROP_OLDEST = "drop_oldest"  # live: the oldest waiting frame is discarded and counted
-
-
-class FrameBuffer:
-    """A bounded queue between one producer thread and one consumer."""
-
-    def __init__(self, capacity: int, policy: DropPolicy) -> None:
-        if capacity < 1:
-            raise ValueError(f"capacity must be at least 1, got {capacity}")
-        self.capacity = capacity
-        self.policy = policy
-        self.dropped = 0
-        self._frames: deque[Frame] = deque()
-        self._finished = False
-        self._changed = threading.Condition()
-
-    def put(self, frame: Frame, stop: threading.Event) -> bool:
-        """Hand `frame` over; False when `stop` was set before there was room (BLOCK only)."""
-        with self._changed:
-            if self.policy is DropPolicy.DROP_OLDEST:
-                while len(self._frames) >= self.capacity:
-                    self._frames.popleft()
-                    self.dropped += 1
-            else:
-                while len(self._frames) >= self.capacity:
-                    if stop.is_set():
-                        return False
-                    self._changed.wait(POLL_S)
-            self._frames.append(frame)
-            self._changed.notify_all()
-            return True
-
-    def get(self, timeout: float = POLL_S) -> Frame | None:
-        """The oldest waiting frame, or None after `timeout` or once finished and empty."""
-        with self._changed:
-            if not self._frames and not self._finished:
-                self._changed.wait(timeout)
-            if not self._frames:
-                return None
-            frame = self._frames.popleft()
-            self._changed.notify_all()
-            return frame
-
-    def finish(self) -> None:
-        """The producer will put nothing more."""
-        with self._changed:
-            self._finished = True
-            self._changed.notify_all()
-
-    @property
-    def exhausted(self) -> bool:
-        with self._changed:
-            return self._finished and not self._frames
-
-
 class ThreadedSource:
     """A Source whose frames come from `_produce`, run in a named thread started on demand.
 
     Subclasses implement `_produce` and call `_emit` for each image; `_stop` is set by `close`.
     """
 
-    def __init__(self, info: SourceInfo, buffer: FrameBuffer, thread_name: str) -> None:
+    def __init__(self, info: SourceInfo, buffer: BoundedQueue[Frame], thread_name: str) -> None:
         self.info = info
         self._buffer = buffer
         self._stop = threading.Event()

@@ -21,7 +21,9 @@ from numpy.typing import NDArray
 
 from animerec.errors import InputError
 from animerec.realtime.protocols import SourceInfo
-from animerec.realtime.threaded_source import DropPolicy, FrameBuffer, GrabError, ThreadedSource
+from animerec.realtime.queues import BoundedQueue, DropPolicy
+from animerec.realtime.threaded_source import GrabError, ThreadedSource
+from animerec.records import Frame
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +178,7 @@ class VideoFileSource(ThreadedSource):
             path=path,
         )
         policy = DropPolicy.DROP_OLDEST if paced else DropPolicy.BLOCK
-        buffer = FrameBuffer(1 if paced else FILE_QUEUE_FRAMES, policy)
+        buffer: BoundedQueue[Frame] = BoundedQueue("decoded", 1 if paced else FILE_QUEUE_FRAMES, policy)
         super().__init__(info, buffer, f"decode-{path.name}")
 
     @property

@@ -8,34 +8,50 @@ from numpy.typing import NDArray
 from animerec.recognition.classifier import Classifier, Scores
 from animerec.recognition.crop import report_crop
 from animerec.recognition.detector import Detector
+from animerec.recognition.naming import TOP_K, ClosedSetDecider, Decider, make_decider
 from animerec.records import Faces
 
-TOP_K = 3
+__all__ = ["TOP_K", "Recognizer", "default_decider", "name_faces"]
 
 
-def name_faces(boxes: NDArray[np.int32], scores: Scores, labels: tuple[str, ...], top_k: int = TOP_K) -> Faces:
-    """Turn class probabilities into a Faces record: top-k names and the decided name.
+def name_faces(
+    boxes: NDArray[np.int32],
+    scores: Scores,
+    labels: tuple[str, ...],
+    top_k: int = TOP_K,
+    decider: Decider | None = None,
+) -> Faces:
+    """Turn classifier scores into a Faces record: top-k names and the decided name.
 
-    Until open-set recognition exists the decision is the best class, with its probability as
-    the confidence.
+    With a `decider` (see `animerec.recognition.naming`) the decision is its own, open-set with
+    "unknown" for a calibrated model; `labels` and `top_k` are then the decider's. Without one it
+    is the closed-set argmax of old: the best trained class, its probability the confidence.
     """
-    n = len(boxes)
-    k = min(top_k, len(labels))
-    order = np.argsort(-scores.probs, axis=1)[:, :k]
-    top_probs = np.take_along_axis(scores.probs, order, axis=1)
-    top_names = tuple(tuple(labels[j] for j in row) for row in order)
-    names = tuple(row[0] for row in top_names)
-    confidence = top_probs[:, 0] if n else np.zeros(0, np.float32)
-    return Faces(boxes=boxes, top_names=top_names, top_probs=top_probs, names=names, confidence=confidence)
+    chosen = decider if decider is not None else ClosedSetDecider(labels, top_k=top_k)
+    return chosen.decide(np.asarray(boxes, np.int32), scores)
+
+
+def default_decider(classifier: Classifier, top_k: int = TOP_K) -> Decider:
+    """The model's own decision (open-set when it is calibrated), with no gallery."""
+    info = getattr(classifier, "info", None)
+    if info is None:  # a classifier that carries no model metadata: its softmax alone
+        return ClosedSetDecider(classifier.labels, top_k=top_k)
+    return make_decider(info, top_k=top_k)
 
 
 class Recognizer:
     """Names the faces of single images; the real-time pipeline runs the same parts in stages."""
 
-    def __init__(self, detector: Detector, classifier: Classifier, top_k: int = TOP_K) -> None:
+    def __init__(self, detector: Detector, classifier: Classifier, top_k: int = TOP_K,
+                 decider: Decider | None = None) -> None:
         self.detector = detector
         self.classifier = classifier
         self.top_k = top_k
+        self.decider = decider if decider is not None else default_decider(classifier, top_k)
+
+    def with_decider(self, decider: Decider) -> Recognizer:
+        """The same detector and classifier naming faces with another decision (e.g. a gallery)."""
+        return Recognizer(self.detector, self.classifier, self.top_k, decider)
 
     def recognise(self, image: NDArray[np.uint8]) -> Faces:
         boxes = self.detector.detect(image)
@@ -50,4 +66,5 @@ class Recognizer:
         if not len(boxes):
             return Faces.empty()
         scores = self.classifier.classify(crops)
-        return name_faces(np.asarray(boxes, np.int32), scores, self.classifier.labels, self.top_k)
+        return self.decider.decide(np.asarray(boxes, np.int32), scores)
+

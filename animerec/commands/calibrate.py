@@ -1,0 +1,250 @@
+"""`animerec calibrate MODEL --train DIR --unknown PATH...`: measure and store the open-set decision.
+
+From a folder-per-class training set (holoen20 layout) the training files give one prototype per
+character (the class mean of centred embeddings); the validation files (name matching
+--val-regex, kept to --clean's list) are the known faces; --unknown folders of crops and videos
+(faces cut by the cascade) are characters the model never saw. The threshold keeps
+--target-accept of the known faces named and, when the unknown faces allow it, sits midway to
+the point where only --target-named of them get a name. Everything is written into the model's
+metadata (in place, or -o OUT); the weights, and so the model id galleries rely on, are unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from animerec.commands.common import check_output
+from animerec.commands.enroll import embed, embed_files, image_files
+from animerec.errors import EXIT_OK, InputError, ModelError, UsageError
+from animerec.labelled import list_labelled
+from animerec.recognition.classifier import OnnxClassifier, announce
+from animerec.recognition.crop import report_crop
+from animerec.recognition.detector import CascadeDetector
+from animerec.recognition.images import is_image_path
+from animerec.recognition.model_info import OPEN_SET_KEY, OpenSetCalibration
+from animerec.recognition.naming import OpenSetDecider, unit_rows
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".gif"})
+SCALES = np.geomspace(1.0, 200.0, 60)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("calibrate", help="measure the unknown threshold and store it in a model")
+    parser.add_argument("model", type=Path, help="the ONNX model to calibrate (rewritten in place unless -o)")
+    parser.add_argument("--train", type=Path, required=True, metavar="DIR", help="folder-per-class training crops")
+    parser.add_argument("--val-regex", default="^[01]", help="file names of validation posts (default ^[01])")
+    parser.add_argument("--clean", type=Path, metavar="FILE", help="'<class>/<file>' lines: validation keeps these")
+    parser.add_argument("--unknown", type=Path, nargs="+", required=True, metavar="PATH",
+                        help="folders of crops and videos of characters the model never saw")
+    parser.add_argument("--video-step", type=int, default=6, help="use every Nth video frame (default 6)")
+    parser.add_argument("--target-accept", type=float, default=0.95, help="known faces to name (default 0.95)")
+    parser.add_argument("--target-named", type=float, default=0.05, help="unknown faces named at most (0.05)")
+    parser.add_argument("--threshold", type=float, help="store this threshold instead of choosing one")
+    parser.add_argument("--plot", type=Path, metavar="PNG", help="write the trade-off curve here")
+    parser.add_argument("--test-unknown", type=Path, metavar="DIR", help="unseen crops only plotted, never used")
+    parser.add_argument("-o", "--out", type=Path, help="write the calibrated model here instead")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing -o file")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--json", action="store_true", help="print the calibration as JSON on stdout")
+    parser.set_defaults(handler=run)
+
+
+def split_training(train_dir: Path, labels: tuple[str, ...], val_regex: str,
+                   clean: Path | None) -> tuple[list[Path], NDArray[np.int64], list[Path], NDArray[np.int64]]:
+    """(training files, classes, validation files, classes): posts never straddle the split."""
+    try:
+        pattern = re.compile(val_regex)
+    except re.error as error:
+        raise UsageError(f"--val-regex is not a valid regular expression: {error}") from error
+    keep = set(clean.read_text(encoding="utf-8").split()) if clean else None
+    paths, classes, _ = list_labelled(train_dir, labels)
+    is_val = np.array([bool(pattern.match(p.name)) for p in paths])
+    in_clean = np.array([keep is None or f"{p.parent.name}/{p.name}" in keep for p in paths])
+    train = np.flatnonzero(~is_val)
+    val = np.flatnonzero(is_val & in_clean)
+    missing = sorted(set(labels) - {labels[c] for c in classes[train]})
+    if missing:
+        raise InputError(f"no training faces for {', '.join(missing)} in {train_dir}")
+    if not len(val):
+        raise InputError(f"no validation faces in {train_dir} (file names matching {val_regex!r})")
+    return [paths[i] for i in train], classes[train], [paths[i] for i in val], classes[val]
+
+
+def video_faces(path: Path, step: int, detector: CascadeDetector) -> Iterator[NDArray[np.uint8]]:
+    """Every face the cascade finds in every `step`-th frame (anime repeats frames: no loss)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            for index, frame in enumerate(container.decode(video=0)):
+                if index % step == 0:
+                    image = np.asarray(frame.to_ndarray(format="bgr24"), np.uint8)
+                    yield from (report_crop(image, box) for box in detector.detect(image))
+    except av.error.FFmpegError as error:
+        raise InputError(f"cannot read video {path}: {error}") from error
+
+
+def unknown_embeddings(classifier: OnnxClassifier, inputs: list[Path], step: int) -> NDArray[np.float32]:
+    """Embeddings of the --unknown faces: image files are crops, videos go through the cascade."""
+    files: list[Path] = []
+    for path in inputs:
+        if not path.exists():
+            raise InputError(f"not found: {path}")
+        files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    videos = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
+    crops = [p for p in files if is_image_path(p) and p.suffix.lower() not in VIDEO_SUFFIXES]
+    detector = CascadeDetector()
+    parts = [embed_files(classifier, crops)] if crops else []
+    parts += [e for e in (embed(classifier, video_faces(v, step, detector)) for v in videos) if len(e)]
+    if not parts:
+        raise InputError("no unknown faces found in --unknown")
+    return np.concatenate(parts)
+
+
+def prototypes(embeddings: NDArray[np.float32], classes: NDArray[np.int64],
+               n: int) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """(centre, unit class means of centred, re-normalised embeddings)."""
+    centre = embeddings.mean(axis=0).astype(np.float32)
+    centred = unit_rows(embeddings - centre)
+    return centre, unit_rows(np.stack([centred[classes == c].mean(axis=0) for c in range(n)]))
+
+
+def choose_threshold(known: NDArray[np.float32], unknown: NDArray[np.float32], target_accept: float,
+                     target_named: float) -> float:
+    """The highest threshold still naming `target_accept` of the known faces; raised midway towards
+    the one naming only `target_named` of the unknown faces when that one is lower (both met)."""
+    if not 0 < target_accept <= 1 or not 0 <= target_named < 1:
+        raise UsageError("--target-accept must be in (0, 1] and --target-named in [0, 1)")
+    ordered = np.sort(known)
+    accept_at = float(ordered[int(np.floor((1 - target_accept) * len(ordered)))])
+    descending = np.sort(unknown)[::-1]
+    allowed = int(np.floor(target_named * len(descending)))
+    reject_at = float(np.nextafter(descending[allowed], np.float32(2))) if allowed < len(descending) else -1.0
+    return (accept_at + reject_at) / 2 if reject_at <= accept_at else accept_at
+
+
+def fit_scale(similarity: NDArray[np.float32], truth: NDArray[np.int64], unknown: NDArray[np.float32],
+              threshold: float) -> float:
+    """The temperature that makes the probabilities honest: best log-likelihood of the known
+    faces' true classes and of "unknown" for the unknown faces."""
+    def loss(scale: float) -> float:
+        total = 0.0
+        for sims, target in ((similarity, truth), (unknown, np.full(len(unknown), unknown.shape[1]))):
+            logits = scale * np.concatenate([sims, np.full((len(sims), 1), threshold)], axis=1)
+            logits -= logits.max(axis=1, keepdims=True)
+            log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+            total -= float(log_probs[np.arange(len(sims)), target].sum())
+        return total
+
+    return float(min(SCALES, key=loss))
+
+
+def rates(known: NDArray[np.float32], unknown: NDArray[np.float32], threshold: float) -> tuple[float, float]:
+    """(share of known faces named, share of unknown faces named) at `threshold`."""
+    return float(np.mean(known >= threshold)), float(np.mean(unknown >= threshold))
+
+
+def plot_tradeoff(known: NDArray[np.float32], unknowns: dict[str, NDArray[np.float32]], threshold: float,
+                  path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    everything = np.concatenate([known, *unknowns.values()])
+    sweep = np.linspace(everything.min(), everything.max(), 300)
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    for label, unknown in unknowns.items():
+        points = np.array([rates(known, unknown, t) for t in sweep])
+        accept, named = rates(known, unknown, threshold)
+        line = ax.plot(points[:, 1], points[:, 0], label=f"{label}: {accept:.1%} accepted, {named:.1%} named")[0]
+        ax.plot([named], [accept], "o", color=line.get_color())
+    ax.axhline(0.95, color="grey", linestyle=":", linewidth=1)
+    ax.axvline(0.05, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("unseen-character faces given a name")
+    ax.set_ylabel("known-character faces accepted")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_title(f"{title}\n(dots: the calibrated threshold {threshold:.3f})", fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_calibration(model: Path, calibration: OpenSetCalibration, out: Path) -> None:
+    """Replace the open-set entry of the metadata; temporary file, then rename."""
+    try:
+        import onnx
+    except ImportError as error:
+        raise ModelError("calibrate needs the onnx package: pip install -e '.[train]'") from error
+    proto = onnx.load(str(model))
+    entries = [(p.key, p.value) for p in proto.metadata_props if p.key != OPEN_SET_KEY]
+    del proto.metadata_props[:]
+    for key, value in [*entries, (OPEN_SET_KEY, calibration.to_json())]:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    fd, temporary = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".onnx", dir=out.parent)
+    os.close(fd)
+    try:
+        onnx.save(proto, temporary)
+        os.chmod(temporary, model.stat().st_mode & 0o777)  # mkstemp's 0600 would hide the model from others
+        os.replace(temporary, out)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    out = check_output(args.out, args.overwrite) if args.out else args.model
+    classifier = OnnxClassifier(args.model, device=args.device, warmup=False)
+    announce(classifier)
+    labels = classifier.labels
+    train, train_y, val, val_y = split_training(args.train, labels, args.val_regex, args.clean)
+    centre, protos = prototypes(embed_files(classifier, train), train_y, len(labels))
+    decider = OpenSetDecider(labels, protos, centre, threshold=0.0, scale=1.0, trained=len(labels))
+    known_sims = decider.similarities(embed_files(classifier, val))
+    unknown_sims = decider.similarities(unknown_embeddings(classifier, args.unknown, args.video_step))
+    known, unknown = known_sims.max(axis=1), unknown_sims.max(axis=1)
+    threshold = args.threshold
+    if threshold is None:
+        threshold = choose_threshold(known, unknown, args.target_accept, args.target_named)
+    accept, named = rates(known, unknown, threshold)
+    right = (known_sims.argmax(axis=1) == val_y) & (known >= threshold)
+    stats = {
+        "known_accept": round(accept, 4), "unknown_named": round(named, 4), "open_top1": round(float(right.mean()), 4),
+        "prototype_top1": round(float(np.mean(known_sims.argmax(axis=1) == val_y)), 4),
+        "n_train": len(train), "n_known": len(val), "n_unknown": len(unknown), "date": time.strftime("%Y-%m-%d"),
+    }
+    calibration = OpenSetCalibration(protos, centre, float(threshold),
+                                     fit_scale(known_sims, val_y, unknown_sims, threshold), stats)
+    write_calibration(args.model, calibration, out)
+    reloaded = OnnxClassifier(out, device="cpu", warmup=False)
+    if reloaded.info.open_set is None or reloaded.model_id != classifier.model_id:
+        raise ModelError(f"{out} did not keep its calibration or model id")
+    if args.plot:
+        curves = {"calibration unknowns": unknown}
+        if args.test_unknown:
+            test = decider.similarities(embed_files(classifier, image_files([args.test_unknown])))
+            curves[f"test: {args.test_unknown.name} (not used to calibrate)"] = test.max(axis=1)
+        plot_tradeoff(known, curves, threshold, args.plot, f"{args.model.name}: known = validation faces")
+    document = {"model": str(out), "threshold": threshold, "scale": calibration.scale, "stats": stats}
+    if args.json:
+        print(json.dumps(document))
+    else:
+        print(f"calibrated {out}: threshold {threshold:.4f} (cosine), scale {calibration.scale:.1f}")
+        print(f"  validation faces named {accept:.2%}, unknown faces named {named:.2%} "
+              f"({len(val)} known, {len(unknown)} unknown; open-set top-1 {stats['open_top1']:.2%})")
+    print(f"animerec: wrote the open-set calibration into {out}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,153 @@
+"""`animerec enroll NAME IMAGE_OR_DIR... [--crops] [--append] [--gallery PATH]`: teach a new character.
+
+Each image gives one face (the largest the cascade finds, cut with the report's crop, or the
+whole image with --crops); their embeddings go into the gallery under NAME. Nothing is written
+unless at least one face was found, and an existing name is only extended with --append.
+
+The helpers here (listing images, cutting faces, embedding in chunks) are shared by
+`eval-enroll` and `calibrate`, which read faces the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import unicodedata
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from animerec.commands.common import add_model_args, load_classifier
+from animerec.errors import EXIT_OK, EXIT_SKIPPED, InputError, UsageError
+from animerec.recognition.classifier import Classifier
+from animerec.recognition.crop import report_crop
+from animerec.recognition.detector import CascadeDetector
+from animerec.recognition.gallery import Character, Gallery, default_gallery_path, load_gallery, save_gallery
+from animerec.recognition.images import UnreadableImage, is_image_path, load_image
+from animerec.records import UNKNOWN
+
+CHUNK = 128  # crops embedded at a time: bounded memory on folders of thousands of images
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("enroll", help="add a character to the gallery from a few images")
+    parser.add_argument("name", help="the character's name, in any script")
+    parser.add_argument("images", type=Path, nargs="+", metavar="IMAGE_OR_DIR", help="images, or folders of them")
+    parser.add_argument("--crops", action="store_true", help="each image is already a face crop: no detection")
+    parser.add_argument("--append", action="store_true", help="add faces to a character already enrolled")
+    add_gallery_arg(parser)
+    add_model_args(parser)
+    parser.set_defaults(handler=run)
+
+
+def add_gallery_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gallery", type=Path, metavar="PATH",
+                        help=f"gallery file (default: {default_gallery_path()})")
+
+
+def clean_name(name: str) -> str:
+    """NFC, so the same name typed on two keyboards (composed or not) is one character."""
+    cleaned = unicodedata.normalize("NFC", name).strip()
+    if not cleaned:
+        raise UsageError("the character name is empty")
+    if cleaned.lower() == UNKNOWN:
+        raise UsageError(f"{UNKNOWN!r} is reserved for faces nobody is recognised as")
+    return cleaned
+
+
+def image_files(inputs: Iterable[Path]) -> list[Path]:
+    """Files as given, folders expanded (recursively, sorted) to the images inside them."""
+    files: list[Path] = []
+    for path in inputs:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file() and is_image_path(p))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise InputError(f"not found: {path}")
+    return files
+
+
+def largest_face(image: NDArray[np.uint8], detector: CascadeDetector) -> NDArray[np.uint8] | None:
+    boxes = detector.detect(image)
+    if not len(boxes):
+        return None
+    return report_crop(image, boxes[int(np.argmax(boxes[:, 2] * boxes[:, 3]))])
+
+
+def face_crops(files: list[Path], crops: bool) -> Iterator[tuple[Path, NDArray[np.uint8] | None, str]]:
+    """(file, face crop or None, reason when None) for each file, one at a time."""
+    detector = None if crops else CascadeDetector()
+    for path in files:
+        try:
+            image = load_image(path)
+        except UnreadableImage as error:
+            yield path, None, str(error)
+            continue
+        if detector is None:
+            yield path, image, ""
+        else:
+            face = largest_face(image, detector)
+            yield path, face, "" if face is not None else "no face found"
+
+
+def embed(classifier: Classifier, crops: Iterable[NDArray[np.uint8]]) -> NDArray[np.float32]:
+    """(n, dim) embeddings, classified CHUNK crops at a time."""
+    chunks, batch = [], []
+    for crop in crops:
+        batch.append(crop)
+        if len(batch) == CHUNK:
+            chunks.append(classifier.classify(batch).embeddings)
+            batch = []
+    if batch:
+        chunks.append(classifier.classify(batch).embeddings)
+    return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+
+
+def embed_files(classifier: Classifier, files: list[Path]) -> NDArray[np.float32]:
+    """Embeddings of ready face crops; an unreadable one is an error (evaluation sets must be whole)."""
+    def crops() -> Iterator[NDArray[np.uint8]]:
+        for path in files:
+            try:
+                yield load_image(path)
+            except UnreadableImage as error:
+                raise InputError(f"{path}: {error}") from error
+
+    return embed(classifier, crops())
+
+
+def open_for_enrolment(path: Path, model_id: str) -> Gallery:
+    gallery = load_gallery(path) if path.exists() else Gallery(model_id)
+    gallery.check_model(model_id, path)
+    return gallery
+
+
+def run(args: argparse.Namespace) -> int:
+    name = clean_name(args.name)
+    path = args.gallery or default_gallery_path()
+    files = image_files(args.images)
+    classifier = load_classifier(args)
+    if name in classifier.labels:
+        raise UsageError(f"{name!r} is one of the model's trained characters; enrol it under another name")
+    gallery = open_for_enrolment(path, classifier.model_id)
+    gallery.check_can_enrol(name, args.append)  # before any slow work
+    found: list[NDArray[np.uint8]] = []
+    sources: list[str] = []
+    skipped = 0
+    for file, crop, reason in face_crops(files, args.crops):
+        if crop is None:
+            print(f"animerec: skipped {file}: {reason}", file=sys.stderr)
+            skipped += 1
+        else:
+            found.append(crop)
+            sources.append(str(file))
+    if not found:
+        hint = "" if args.crops else " (pass --crops if they are face crops already)"
+        raise InputError(f"no face in any of the {len(files)} image(s); nothing was enrolled{hint}")
+    gallery = gallery.enrol(Character(name, embed(classifier, found), tuple(sources)), append=args.append)
+    save_gallery(gallery, path)
+    total = gallery.get(name)
+    print(f"enrolled {name}: {len(found)} face(s) added, {total.count if total else 0} in all, gallery {path}")
+    return EXIT_SKIPPED if skipped else EXIT_OK

@@ -1,0 +1,119 @@
+"""`animerec eval-enroll DATA_DIR --shots K [--negatives DIR] [--seed S] [--json]`: few-shot enrolment.
+
+For each class folder of DATA_DIR (face crops, one face per image), K random images are enrolled
+in a temporary, in-memory gallery and the rest are named beside the model's trained characters.
+top1: share of test faces given the right name ("unknown" counts as wrong); known_accept: share
+given any name; false_accept: share of the --negatives crops (characters nobody enrolled) given
+any name, trained or enrolled. Nothing is written: the user's gallery is never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from animerec.commands.common import add_model_args, load_classifier
+from animerec.commands.enroll import clean_name, embed_files
+from animerec.errors import EXIT_OK, InputError, ModelError
+from animerec.recognition.classifier import Scores
+from animerec.recognition.gallery import Character, Gallery
+from animerec.recognition.images import is_image_path
+from animerec.recognition.naming import OpenSetDecider
+from animerec.records import UNKNOWN
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("eval-enroll", help="few-shot enrolment accuracy with a temporary gallery")
+    parser.add_argument("data_dir", type=Path, help="one folder of face crops per character")
+    parser.add_argument("--shots", type=int, required=True, metavar="K", help="images enrolled per character")
+    parser.add_argument("--negatives", type=Path, metavar="DIR", help="flat folder of crops of other characters")
+    parser.add_argument("--seed", type=int, default=0, help="which K images are drawn (default 0)")
+    parser.add_argument("--unknown-threshold", type=float, metavar="T",
+                        help="override the model's calibrated threshold (a cosine similarity)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_model_args(parser)
+    parser.set_defaults(handler=run)
+
+
+def class_files(data_dir: Path, shots: int) -> dict[str, list[Path]]:
+    if shots < 1:
+        raise InputError(f"--shots must be at least 1, got {shots}")
+    if not data_dir.is_dir():
+        raise InputError(f"not a folder: {data_dir}")
+    classes = {}
+    for folder in sorted(p for p in data_dir.iterdir() if p.is_dir()):
+        files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p))
+        if len(files) <= shots:
+            raise InputError(f"{folder} has {len(files)} image(s): --shots {shots} needs at least {shots + 1}")
+        classes[clean_name(folder.name)] = files
+    if not classes:
+        raise InputError(f"no class folders in {data_dir}")
+    return classes
+
+
+def decide(decider: OpenSetDecider, embeddings: NDArray[np.float32]) -> tuple[str, ...]:
+    """The names the recogniser would give faces with these embeddings."""
+    n = len(embeddings)
+    if not n:
+        return ()
+    scores = Scores(np.zeros((n, decider.trained), np.float32), embeddings)
+    return decider.decide(np.zeros((n, 4), np.int32), scores).names
+
+
+def evaluate(decider: OpenSetDecider, model_id: str, embedded: dict[str, NDArray[np.float32]], shots: int,
+             seed: int, negatives: NDArray[np.float32] | None) -> dict[str, float | int | None]:
+    """Enrol `shots` random faces per class, name the rest; the JSON document of the contract."""
+    rng = np.random.default_rng(seed)
+    characters, truth, tests = [], [], []
+    for name, embeddings in embedded.items():
+        order = rng.permutation(len(embeddings))
+        characters.append(Character(name, embeddings[order[:shots]]))
+        tests.append(embeddings[order[shots:]])
+        truth += [name] * (len(embeddings) - shots)
+    with_gallery = decider.with_gallery(Gallery(model_id, tuple(characters)))
+    names = np.array(decide(with_gallery, np.concatenate(tests)), dtype=object)
+    false_accept, n_negatives = None, 0
+    if negatives is not None:
+        n_negatives = len(negatives)
+        named = np.array(decide(with_gallery, negatives), dtype=object) != UNKNOWN
+        false_accept = float(named.mean()) if n_negatives else 0.0
+    return {
+        "n": len(truth),
+        "top1": float(np.mean(names == np.array(truth, dtype=object))),
+        "known_accept": float(np.mean(names != UNKNOWN)),
+        "false_accept": false_accept,
+        "n_negatives": n_negatives,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    classes = class_files(args.data_dir, args.shots)
+    negative_files: list[Path] = []
+    if args.negatives is not None:
+        if not args.negatives.is_dir():
+            raise InputError(f"--negatives is not a folder: {args.negatives}")
+        negative_files = sorted(p for p in args.negatives.iterdir() if p.is_file() and is_image_path(p))
+    classifier = load_classifier(args)
+    calibration = classifier.info.open_set
+    if calibration is None:
+        raise ModelError(f"{args.model} has no open-set calibration: run `animerec calibrate {args.model}` first")
+    clash = sorted(set(classes) & set(classifier.labels))
+    if clash:
+        raise InputError(f"class folders {', '.join(clash)} are trained characters of the model: enrol other ones")
+    decider = OpenSetDecider.from_calibration(classifier.labels, calibration, args.unknown_threshold)
+    embedded = {name: embed_files(classifier, files) for name, files in classes.items()}
+    negatives = embed_files(classifier, negative_files) if args.negatives is not None else None
+    result = evaluate(decider, classifier.model_id, embedded, args.shots, args.seed, negatives)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{len(classes)} characters, {args.shots} shot(s) each, {result['n']} test faces, "
+              f"threshold {decider.threshold:.3f}")
+        print(f"  top-1 {result['top1']:.2%}   known accepted {result['known_accept']:.2%}")
+        if result["false_accept"] is not None:
+            print(f"  negatives given a name {result['false_accept']:.2%} of {result['n_negatives']}")
+    return EXIT_OK

@@ -1,0 +1,116 @@
+"""`animerec run --source SRC [--show] [--record OUT.mp4] [--jsonl OUT.jsonl]`: live recognition.
+
+A camera, screen, stream or (played at its native rate) a video file, through the pipeline, to a
+window and/or files. Live sources keep the newest frame and count the ones they drop. q or Esc in
+the window, Ctrl-C or SIGTERM stop it cleanly; recorded files are finalised either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from animerec.commands.annotate import add_gallery_args
+from animerec.config import Config, add_config_args, config_from_args
+from animerec.errors import EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    from animerec.realtime.window import Window
+    from animerec.recognition.classifier import Classifier
+    from animerec.recognition.naming import Decider
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("run", help="recognise characters live (camera, screen, stream, file)")
+    parser.add_argument("--source", required=True, metavar="SRC",
+                        help="camera number, screen[:N], a URL, a video file, or images")
+    parser.add_argument("--show", action="store_true", help="show the annotated frames in a window")
+    parser.add_argument("--record", type=Path, metavar="OUT.mp4", help="write the annotated video")
+    parser.add_argument("--jsonl", type=Path, metavar="OUT.jsonl", help="face records, one line per frame")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--loop", action="store_true", help="restart a video file at its end")
+    parser.add_argument("--stats", action="store_true", help="print the final statistics as JSON on stderr")
+    parser.add_argument("--obs", action="store_true",
+                        help="also serve the OBS overlay (address from the config's server section)")
+    add_gallery_args(parser)
+    add_config_args(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from animerec.commands.annotate import load_announced_classifier, load_decider
+    from animerec.commands.common import check_output
+    from animerec.realtime.window import Window
+
+    config = config_from_args(args)
+    if not (args.show or args.record or args.jsonl or args.obs):
+        raise UsageError("nothing to do: add --show, --record OUT.mp4, --jsonl OUT.jsonl and/or --obs")
+    if args.obs:
+        from animerec.server import check_bind
+
+        check_bind(config.server.host, config.server.token)  # exit 2 before the source is opened
+    for path in (args.record, args.jsonl):
+        if path is not None:
+            check_output(path, args.overwrite)
+    window = Window(f"animerec - {args.source}") if args.show else None  # fails early without a display
+    try:
+        classifier = load_announced_classifier(config)
+        return _run(args, config, window, classifier, load_decider(classifier, args.gallery, config))
+    finally:
+        if window is not None:
+            window.close()
+
+
+def _run(args: argparse.Namespace, config: Config, window: Window | None, classifier: Classifier,
+         decider: Decider) -> int:
+    from animerec.api import build_pipeline
+    from animerec.commands.annotate import attach_sinks
+    from animerec.realtime.capture import open_source
+    from animerec.realtime.pipeline import sigterm_as_interrupt
+
+    source = open_source(args.source, paced=True, loop=args.loop)
+    pipeline = None
+    try:
+        with ExitStack() as stack, sigterm_as_interrupt():
+            # A paced file's audio is copied; not when it loops (the sound would end while the
+            # picture went round again), and a camera or screen has none.
+            audio = None if args.loop else source.info.path
+            sinks = attach_sinks(stack, source.info, args.record, args.jsonl, audio_from=audio)
+            pipeline = stack.enter_context(build_pipeline(source, config, classifier=classifier, decider=decider,
+                                                       status=True))
+            if window is not None:
+                window.stop = pipeline.stop_event
+            if args.obs:
+                from animerec.server import start_server
+
+                server, url = start_server(config.server, pipeline.stats.snapshot)
+                stack.callback(server.close)
+                sinks.append(server)
+                print(f"Serving on {url}", flush=True)
+            for item in pipeline:
+                if window is not None:
+                    window.write(item)
+                for sink in sinks:
+                    sink.write(item)
+    finally:
+        source.close()
+        if pipeline is not None:
+            _report(pipeline.stats.snapshot(), as_json=args.stats)
+    return EXIT_OK
+
+
+def _report(snapshot: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(snapshot), file=sys.stderr)
+        return
+    latency = snapshot["latency_ms"]
+    print(
+        f"animerec: {snapshot['frames_out']} frames, {snapshot['mean_fps']:.1f} fps, latency p50 "
+        f"{latency['p50']:.0f} ms p95 {latency['p95']:.0f} ms, dropped {snapshot['dropped']}, "
+        f"near-duplicates {snapshot['reused']}",
+        file=sys.stderr,
+    )

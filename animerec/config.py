@@ -1,0 +1,234 @@
+"""One typed configuration tree: frozen dataclasses, a default and a range for every field.
+
+Loaded from a TOML file plus `--set section.key=value` overrides. An unknown section or key, a
+value of the wrong type or out of range is a `UsageError` that names the field, e.g.
+"pipeline.max_batch must be between 1 and 256, got 0". Each stage receives only its own section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, published as tomli
+    import tomli as tomllib
+
+from animerec.errors import UsageError
+from animerec.recognition.detector import CascadeSettings
+
+
+def _f(default: Any, low: float | None = None, high: float | None = None, *,
+       choices: tuple[str, ...] = (), unit: str = "") -> Any:
+    """A field with its default, its allowed range (inclusive) or choices, and its unit."""
+    return field(default=default, metadata={"low": low, "high": high, "choices": choices, "unit": unit})
+
+
+class Section:
+    """Checks every field against its metadata when built; errors name `section.field`."""
+
+    NAME = ""
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):  # type: ignore[arg-type]
+            value = _check(f"{self.NAME}.{spec.name}", getattr(self, spec.name), spec.default, spec.metadata)
+            object.__setattr__(self, spec.name, value)  # an int given for a float becomes a float
+
+
+def _check(name: str, value: Any, default: Any, meta: Any) -> Any:
+    kind = type(default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not kind:
+        raise UsageError(f"{name} must be {kind.__name__}, got {value!r}")
+    low, high, choices = meta.get("low"), meta.get("high"), meta.get("choices")
+    if choices and value not in choices:
+        raise UsageError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    if low is not None and high is not None and not low <= value <= high:
+        raise UsageError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class DetectorConfig(Section):
+    """The LBP cascade (sizes in source pixels; the working height is in `pipeline`)."""
+
+    NAME = "detector"
+    scale_factor: float = _f(1.1, 1.01, 2.0)
+    min_neighbors: int = _f(5, 0, 50)
+    min_size: int = _f(24, 1, 4096, unit="px")
+    max_size: int = _f(0, 0, 8192, unit="px")  # 0 = no limit
+    equalize: bool = _f(True)
+
+
+@dataclass(frozen=True)
+class ClassifierConfig(Section):
+    NAME = "classifier"
+    model: str = _f("")  # "" = the bundled model
+    device: str = _f("auto", choices=("auto", "cpu", "cuda"))
+    top_k: int = _f(3, 1, 10)
+
+
+@dataclass(frozen=True)
+class PipelineConfig(Section):
+    NAME = "pipeline"
+    detector_threads: int = _f(2, 1, 16)
+    max_batch: int = _f(16, 1, 256, unit="crops")
+    max_wait_ms: float = _f(20.0, 0.0, 1000.0, unit="ms")
+    frame_queue: int = _f(4, 1, 256, unit="frames")  # before detection: the one that drops (live)
+    result_queue: int = _f(8, 1, 256, unit="frames")  # between the later stages: always blocks
+    working_height: int = _f(360, 0, 4320, unit="px")  # 0 = detect at full resolution
+    dedup_threshold: float = _f(1.5, 0.0, 255.0, unit="grey levels")  # 0 = off
+    max_reuse: int = _f(12, 0, 10000, unit="frames")  # fresh detection after this many reuses
+
+
+@dataclass(frozen=True)
+class TrackerConfig(Section):
+    NAME = "tracker"
+    iou_threshold: float = _f(0.3, 0.01, 1.0)
+    max_misses: int = _f(2, 0, 1000, unit="frames")
+    vote_alpha: float = _f(0.25, 0.01, 1.0)  # weight of a new classification in the vote
+    reclassify_growth: float = _f(0.2, 0.0, 100.0)  # box area growth that triggers a new look
+    reclassify_every: int = _f(15, 1, 100000, unit="frames")
+
+
+@dataclass(frozen=True)
+class OverlayConfig(Section):
+    NAME = "overlay"
+    top3: bool = _f(True)
+    show_track: bool = _f(True)
+    status_line: bool = _f(True)  # FPS, latency, provider, drops; live sources only
+    font_size: int = _f(16, 6, 128, unit="px")
+    thickness: int = _f(2, 1, 20, unit="px")
+    font: str = _f("")  # a TrueType/OpenType file; "" = search the system
+
+
+@dataclass(frozen=True)
+class ServerConfig(Section):
+    NAME = "server"
+    host: str = _f("127.0.0.1")
+    port: int = _f(8765, 0, 65535)
+    token: str = _f("")
+    client_queue: int = _f(4, 1, 1024, unit="messages")
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "detector": DetectorConfig,
+    "classifier": ClassifierConfig,
+    "pipeline": PipelineConfig,
+    "tracker": TrackerConfig,
+    "overlay": OverlayConfig,
+    "server": ServerConfig,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    overlay: OverlayConfig = field(default_factory=OverlayConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+
+    def cascade_settings(self) -> CascadeSettings:
+        """The detector section plus the pipeline's working height, as the detector takes them."""
+        d = self.detector
+        if d.max_size and d.max_size < d.min_size:
+            raise UsageError("detector.max_size must be 0 or at least detector.min_size")
+        return CascadeSettings(
+            scale_factor=d.scale_factor,
+            min_neighbors=d.min_neighbors,
+            min_size=d.min_size,
+            max_size=d.max_size,
+            working_height=self.pipeline.working_height,
+            equalize=d.equalize,
+        )
+
+    def model_path(self) -> Path:
+        from animerec.paths import DEFAULT_MODEL_PATH
+
+        return Path(self.classifier.model) if self.classifier.model else DEFAULT_MODEL_PATH
+
+
+def from_dict(data: dict[str, Any], base: Config | None = None) -> Config:
+    """Apply `{section: {key: value}}` on top of `base` (defaults when None)."""
+    config = base or Config()
+    for section, values in data.items():
+        if section not in SECTIONS:
+            raise UsageError(f"unknown configuration section {section!r} (known: {', '.join(SECTIONS)})")
+        if not isinstance(values, dict):
+            raise UsageError(f"configuration section {section!r} must be a table")
+        cls = SECTIONS[section]
+        known = {spec.name for spec in fields(cls)}  # type: ignore[arg-type]
+        for key in values:
+            if key not in known:
+                raise UsageError(f"unknown configuration key {section}.{key}")
+        current = getattr(config, section)
+        config = replace(config, **{section: replace(current, **values)})
+    return config
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """`section.key=value` -> (section, key, value); the value is read as TOML, else as a string."""
+    name, sep, raw = text.partition("=")
+    section, dot, key = name.strip().partition(".")
+    if not sep or not dot or not section or not key:
+        raise UsageError(f"--set wants section.key=value, got {text!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # a bare word such as cpu or a path
+    return section, key.strip(), value
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Defaults, then the TOML file at `path`, then each `section.key=value` override."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as handle:
+                data = tomllib.load(handle)
+        except OSError as error:
+            raise UsageError(f"cannot read configuration {path}: {error.strerror or error}") from error
+        except tomllib.TOMLDecodeError as error:
+            raise UsageError(f"configuration {path} is not valid TOML: {error}") from error
+    config = from_dict(data)
+    for text in overrides:
+        section, key, value = parse_override(text)
+        config = from_dict({section: {key: value}}, config)
+    return config
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    """The flags every pipeline command shares; they override the file's values when given."""
+    parser.add_argument("--config", type=Path, metavar="FILE", help="TOML configuration file")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        dest="overrides", help="override one configuration value (repeatable)")
+    parser.add_argument("--model", type=Path, help="ONNX model (default: the bundled one)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to run the classifier")
+    parser.add_argument("--detector-threads", type=int, metavar="N", help="parallel detector threads")
+    parser.add_argument("--working-height", type=int, metavar="PX",
+                        help="detect on frames scaled to this height (0 = full resolution)")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    overrides = list(args.overrides)
+    if args.model is not None:
+        overrides.append(f"classifier.model={_toml_string(str(args.model))}")
+    if args.device is not None:
+        overrides.append(f"classifier.device={_toml_string(args.device)}")
+    if args.detector_threads is not None:
+        overrides.append(f"pipeline.detector_threads={args.detector_threads}")
+    if args.working_height is not None:
+        overrides.append(f"pipeline.working_height={args.working_height}")
+    return load_config(args.config, overrides)
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

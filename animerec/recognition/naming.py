@@ -1,0 +1,191 @@
+"""The naming decision: which character a face is, or "unknown" when the evidence is too weak.
+
+A softmax always sums to one over the trained characters, so a face of anyone else is still
+forced into one of them, often with a high probability. The open-set decision instead compares
+the face's embedding with one prototype per character: the class mean of (centred) training
+embeddings for trained characters, the mean of the enrolled faces for gallery characters. Both
+live in the same space, so an enrolled character competes with trained ones on equal terms, and
+the cosine similarity to the nearest prototype is the evidence: below the threshold, "unknown".
+
+Probabilities come from a softmax over the scaled similarities plus one "unknown" logit placed
+at the threshold: the best character out-scores "unknown" exactly when its similarity reaches
+the threshold, so `name` is always the top entry or "unknown", and `confidence` is the
+probability of whichever was decided.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from animerec.errors import ModelError, UsageError
+from animerec.recognition.classifier import Scores
+from animerec.recognition.gallery import Gallery, open_gallery
+from animerec.recognition.model_info import ModelInfo, OpenSetCalibration
+from animerec.records import UNKNOWN, Faces
+
+log = logging.getLogger(__name__)
+TOP_K = 3
+
+
+class Decider(Protocol):
+    """Turns classifier scores into named faces."""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every character it can name: trained, then enrolled."""
+        ...
+
+    def decide(self, boxes: NDArray[np.int32], scores: Scores) -> Faces: ...
+
+
+def unit_rows(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return np.asarray(vectors / np.maximum(norms, 1e-12), np.float32)
+
+
+def _faces(boxes: NDArray[np.int32], probs: NDArray[np.float32], names: tuple[str, ...], top_k: int,
+           decided: tuple[str, ...], confidence: NDArray[np.float32]) -> Faces:
+    """The Faces record: the top-k of `probs` (whatever the decision), the names and confidence."""
+    k = min(top_k, len(names))
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    top_probs = np.take_along_axis(probs, order, axis=1)
+    top_names = tuple(tuple(names[j] for j in row) for row in order)
+    return Faces(boxes=np.asarray(boxes, np.int32), top_names=top_names, top_probs=top_probs,
+                 names=decided, confidence=confidence)
+
+
+@dataclass(frozen=True)
+class ClosedSetDecider:
+    """The model's softmax alone, for models without open-set calibration: the best trained
+    character, or "unknown" below `threshold` (a max-probability; 0 always names someone)."""
+
+    names: tuple[str, ...]
+    threshold: float = 0.0
+    top_k: int = TOP_K
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise UsageError(f"unknown threshold must be 0..1 for an uncalibrated model, got {self.threshold}")
+
+    def decide(self, boxes: NDArray[np.int32], scores: Scores) -> Faces:
+        if not len(boxes):
+            return Faces.empty()
+        best = scores.probs.argmax(axis=1)
+        confidence = scores.probs.max(axis=1).astype(np.float32)
+        named = confidence >= self.threshold
+        decided = tuple(self.names[j] if ok else UNKNOWN for j, ok in zip(best, named, strict=True))
+        return _faces(boxes, scores.probs, self.names, self.top_k, decided, confidence)
+
+
+@dataclass(frozen=True, eq=False)
+class OpenSetDecider:
+    """Cosine similarity to per-character prototypes, with a threshold for "unknown"."""
+
+    names: tuple[str, ...]
+    prototypes: NDArray[np.float32]  # (characters, dim) unit rows in centred space, names' order
+    centre: NDArray[np.float32]  # (dim,) subtracted from every embedding before comparing
+    threshold: float  # cosine similarity
+    scale: float  # softmax temperature of the similarities
+    trained: int  # the first `trained` names are the model's own classes
+    top_k: int = TOP_K
+
+    def __post_init__(self) -> None:
+        if not -1.0 <= self.threshold <= 1.0:
+            raise UsageError(f"unknown threshold is a cosine similarity between -1 and 1, got {self.threshold}")
+        if len(self.names) != len(self.prototypes):
+            raise ValueError(f"{len(self.names)} names for {len(self.prototypes)} prototypes")
+
+    @classmethod
+    def from_calibration(cls, labels: tuple[str, ...], calibration: OpenSetCalibration,
+                         threshold: float | None = None, top_k: int = TOP_K) -> OpenSetDecider:
+        return cls(
+            names=labels,
+            prototypes=unit_rows(calibration.prototypes),
+            centre=np.asarray(calibration.centre, np.float32),
+            threshold=calibration.threshold if threshold is None else threshold,
+            scale=calibration.scale,
+            trained=len(labels),
+            top_k=top_k,
+        )
+
+    def embed(self, embeddings: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Model embeddings -> the centred unit vectors prototypes are compared with. Centring
+        removes the direction every anime face shares, which otherwise inflates all similarities."""
+        return unit_rows(np.asarray(embeddings, np.float32) - self.centre)
+
+    def with_gallery(self, gallery: Gallery | None) -> OpenSetDecider:
+        """The same decision over the trained characters plus the gallery's (replacing any
+        characters an earlier gallery added)."""
+        if gallery is None or not len(gallery):
+            return self if len(self.names) == self.trained else self._trained_only()
+        clash = sorted(set(gallery.names) & set(self.names[: self.trained]))
+        if clash:
+            raise UsageError(f"gallery names {', '.join(clash)} are trained characters of this model")
+        enrolled = np.stack([self.embed(c.embeddings).mean(axis=0) for c in gallery.characters])
+        base = self._trained_only()
+        return replace(base, names=base.names + gallery.names,
+                       prototypes=np.concatenate([base.prototypes, unit_rows(enrolled)]))
+
+    def with_threshold(self, threshold: float) -> OpenSetDecider:
+        return replace(self, threshold=threshold)
+
+    def _trained_only(self) -> OpenSetDecider:
+        return replace(self, names=self.names[: self.trained], prototypes=self.prototypes[: self.trained])
+
+    def similarities(self, embeddings: NDArray[np.float32]) -> NDArray[np.float32]:
+        """(n, characters) cosine similarity of each face to each character's prototype."""
+        if embeddings.shape[1] != self.prototypes.shape[1]:
+            raise ModelError(f"embeddings have {embeddings.shape[1]} values, prototypes {self.prototypes.shape[1]}")
+        return self.embed(embeddings) @ self.prototypes.T
+
+    def probabilities(self, similarities: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Per-character probabilities and the probability of "unknown" (they sum to one)."""
+        n = len(similarities)
+        logits = self.scale * np.concatenate([similarities, np.full((n, 1), self.threshold, np.float32)], axis=1)
+        logits -= logits.max(axis=1, keepdims=True)
+        weights = np.exp(logits)
+        probs = (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
+        return probs[:, :-1], probs[:, -1]
+
+    def decide(self, boxes: NDArray[np.int32], scores: Scores) -> Faces:
+        if not len(boxes):
+            return Faces.empty()
+        similarity = self.similarities(scores.embeddings)
+        probs, unknown = self.probabilities(similarity)
+        best = similarity.argmax(axis=1)
+        accepted = similarity[np.arange(len(best)), best] >= self.threshold
+        decided = tuple(self.names[j] if ok else UNKNOWN for j, ok in zip(best, accepted, strict=True))
+        confidence = np.where(accepted, probs[np.arange(len(best)), best], unknown).astype(np.float32)
+        return _faces(boxes, probs, self.names, self.top_k, decided, confidence)
+
+
+def make_decider(info: ModelInfo, gallery: Gallery | None = None, threshold: float | None = None,
+                 top_k: int = TOP_K) -> Decider:
+    """The decision a model supports: open-set when calibrated, else its softmax (and then a
+    gallery cannot be used: trained characters would have no prototypes to compete with)."""
+    if info.open_set is None:
+        if gallery is not None and len(gallery):
+            raise ModelError(
+                "this model has no open-set calibration, so enrolled characters cannot be compared with "
+                "trained ones: run `animerec calibrate MODEL` first"
+            )
+        if threshold is None:
+            log.warning("the model has no open-set calibration: every face gets a trained name "
+                        "(run `animerec calibrate`, or pass --unknown-threshold)")
+        return ClosedSetDecider(info.labels, threshold or 0.0, top_k)
+    if gallery is not None:
+        gallery.check_model(info.model_id)
+    decider = OpenSetDecider.from_calibration(info.labels, info.open_set, threshold, top_k)
+    return decider.with_gallery(gallery)
+
+
+def decider_for(info: ModelInfo, gallery_path: Path | None = None, threshold: float | None = None,
+                top_k: int = TOP_K) -> Decider:
+    """`make_decider` with the gallery at `gallery_path`, or the default gallery when it exists."""
+    return make_decider(info, open_gallery(gallery_path, info.model_id), threshold, top_k)

@@ -1,0 +1,150 @@
+"""`animerec bench`: the quick run's report against the schema of CONTRACTS.md (never a speed),
+the report's Keras loop for real on two frames, and the pure parts (matching, targets) by table."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from animerec.benchmarks.analysis import stage_fps
+from animerec.benchmarks.machine import current_rss_mb, machine_info, peak_rss_mb
+from animerec.benchmarks.quality import FoundFace, against_reference, against_truth, match, visible
+from animerec.benchmarks.synthetic import PlacedFace
+from animerec.benchmarks.targets import evaluate, load_targets
+
+ROOT = Path(__file__).resolve().parent.parent
+TOP_KEYS = {"machine", "date", "workloads", "stages_ms", "baselines", "targets"}
+TARGET_KEYS = {"name", "value", "op", "threshold", "met"}
+MACHINE_KEYS = {"cpu", "cores", "ram_gb", "os", "python", "provider"}
+STAGES = {"decode", "detect", "crop_per_face", "classify_per_face", "classify_per_batch", "track", "overlay", "encode"}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path, str]:
+    """One `animerec bench --quick` for the whole module: JSON on stdout, Markdown and plots in tmp."""
+    out = tmp_path_factory.mktemp("bench")
+    completed = subprocess.run(
+        [sys.executable, "-m", "animerec", "bench", "--quick", "--json", "-", "--md", str(out / "RESULTS.md"),
+         "--plots", str(out)],
+        cwd=out, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout), out, completed.stderr  # stdout must be the JSON document alone
+
+
+def test_quick_report_has_every_key_of_the_contract(quick_run: tuple[dict[str, Any], Path, str]) -> None:
+    report, _, _ = quick_run
+    assert report.keys() >= TOP_KEYS
+    assert report["machine"].keys() >= MACHINE_KEYS
+    assert report["date"][:4].isdigit()
+    assert report["stages_ms"].keys() >= STAGES
+    assert {"report_loop", "decode_only_fps", "detect_only_fps", "sweeps"} <= report["baselines"].keys()
+    sweeps = report["baselines"]["sweeps"]
+    assert {"working_height", "detector_threads", "classifier_batch", "execution_provider",
+            "near_duplicate_reuse"} <= sweeps.keys()
+    names = {w["name"] for w in report["workloads"]}
+    assert {"synthetic-480p", "synthetic-720p", "synthetic-1080p"} <= names
+    for workload in report["workloads"]:
+        assert {"pipeline", "report_loop", "limits", "origin"} <= workload.keys()
+        assert workload["pipeline"]["fps"] > 0
+    synthetic = next(w for w in report["workloads"] if w["name"] == "synthetic-720p")
+    assert {"recall", "precision", "top1"} <= synthetic["quality"]["pipeline"].keys()
+    assert {"p50", "p95", "p99"} <= synthetic["live"]["latency_ms"].keys()
+
+
+def test_quick_report_gives_every_target_a_value_and_a_verdict(quick_run: tuple[dict[str, Any], Path, str]) -> None:
+    report, _, _ = quick_run
+    assert len(report["targets"]) >= len(load_targets())
+    for target in report["targets"]:
+        assert target.keys() >= TARGET_KEYS
+        assert isinstance(target["value"], (int, float)), target  # measured, not skipped
+        assert isinstance(target["met"], bool)
+        assert target["op"] in (">=", "<=")
+
+
+def test_quick_run_writes_markdown_and_plots_where_asked(quick_run: tuple[dict[str, Any], Path, str]) -> None:
+    _, out, _ = quick_run
+    markdown = (out / "RESULTS.md").read_text(encoding="utf-8")
+    assert "## Targets" in markdown and "report's loop" in markdown
+    for name in ("fps_by_resolution.png", "live_latency.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+        assert f"]({name})" in markdown
+
+
+def test_report_loop_runs_for_real_on_two_frames(tmp_path: Path) -> None:
+    """The report's loop with Keras (the CI installs the train extra: no skip without it)."""
+    from animerec.benchmarks.report_loop import build_report_model, keras_per_face_ms, report_loop
+    from animerec.benchmarks.workloads import synthetic_workload
+
+    workload = synthetic_workload(480, 2, tmp_path)
+    labels = ("ame", "bae", "calli", "gura")
+    model = build_report_model(len(labels))
+    result = report_loop(str(workload.path), model, labels, max_frames=2)
+    assert result["frames"] == 2 and result["fps"] > 0
+    assert len(result["per_frame"]) == 2
+    assert all(face["name"] in labels for frame in result["per_frame"] for face in frame)
+    assert keras_per_face_ms(model, 2)["ms_per_face"] > 0
+
+
+@pytest.mark.parametrize(
+    ("found", "truth", "pairs"),
+    [
+        ([(10, 10, 20, 20)], [(0, 0, 50, 50)], [(0, 0)]),  # centre inside
+        ([(60, 60, 20, 20)], [(0, 0, 50, 50)], []),  # centre outside
+        ([(10, 10, 20, 20), (12, 12, 20, 20)], [(0, 0, 50, 50)], [(1, 0)]),  # one-to-one: closest wins
+        ([], [(0, 0, 50, 50)], []),
+    ],
+)
+def test_match_is_centre_inside_and_one_to_one(found: list[Any], truth: list[Any], pairs: list[Any]) -> None:
+    assert match(found, truth) == pairs
+
+
+def test_quality_counts_recall_precision_and_names() -> None:
+    truth = [[PlacedFace("ame", (0, 0, 100, 100)), PlacedFace("gura", (200, 0, 100, 100))]]
+    found = [[FoundFace((10, 10, 80, 80), "ame"), FoundFace((210, 10, 80, 80), "ina"), FoundFace((500, 0, 9, 9), "x")]]
+    quality = against_truth(found, truth)
+    assert (quality["recall"], quality["precision"], quality["top1"]) == (1.0, round(2 / 3, 4), 0.5)
+    reference = [[FoundFace((10, 10, 80, 80)), FoundFace((400, 10, 30, 30))]]
+    recall = against_reference(found, reference)
+    assert (recall["recall_ge48"], recall["recall_lt48"], recall["reference_faces_lt48"]) == (1.0, 0.0, 1)
+
+
+def test_a_face_mostly_hidden_by_a_later_one_is_not_expected() -> None:
+    placed = [PlacedFace("ame", (0, 0, 100, 100)), PlacedFace("gura", (10, 10, 100, 100))]
+    assert [p.name for p in visible(placed)] == ["gura"]
+
+
+def _report(speedup: float | None, p95: float) -> dict[str, Any]:
+    workload = {"name": "synthetic-720p", "kind": "synthetic", "height": 720, "fps": 30.0,
+                "speedup_vs_report_loop": speedup, "report_loop": {"fps": 1.0},
+                "live": {"latency_ms": {"p95": p95}, "dropped_share": 0.0, "seconds": 3}}
+    return {"workloads": [workload], "baselines": {}, "memory": {"peak_rss_mb": 500.0}}
+
+
+@pytest.mark.parametrize(("speedup", "met"), [(9.0, True), (8.0, True), (7.9, False), (None, False)])
+def test_targets_compare_with_their_threshold(speedup: float | None, met: bool) -> None:
+    rows = {row["name"]: row for row in evaluate(_report(speedup, 50.0))}
+    row = rows["speedup_vs_report_loop[synthetic-720p]"]
+    assert (row["value"], row["met"]) == (speedup, met)
+    assert rows["live_latency_p95_ms[synthetic-720p]"]["met"] is True
+    assert rows["peak_rss_mb"]["met"] is True
+    assert rows["onnx_batched_speedup_per_face"]["value"] is None  # not measured: never met
+
+
+def test_stage_fps_divides_detection_busy_time_among_its_threads() -> None:
+    run = {"frames": 100, "busy_ms": {"detect": 4000.0, "track": 100.0}, "encode_busy_ms": 2000.0}
+    assert stage_fps(run, 500.0, detector_threads=2) == {"decode": 500.0, "detect": 50.0, "track": 1000.0,
+                                                          "encode": 50.0}
+
+
+def test_machine_info_and_memory_are_measured_here() -> None:
+    info = machine_info("CPUExecutionProvider")
+    assert info["cores"] >= 1 and info["python"]
+    assert (peak_rss_mb() or 0) > 0
+    if sys.platform.startswith("linux"):
+        assert (current_rss_mb() or 0) > 0
