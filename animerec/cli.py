@@ -14,7 +14,7 @@ import sys
 from animerec import __version__
 from animerec.errors import EXIT_INTERRUPTED, AnimerecError
 
-COMMANDS = ("predict", "eval", "dataset", "train", "export", "doctor", "annotate", "run", "serve",
+COMMANDS = ("predict", "eval", "dataset", "train", "export", "doctor", "annotate", "library", "run", "serve",
             "enroll", "gallery", "eval_enroll", "calibrate", "bench")
 
 

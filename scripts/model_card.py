@@ -85,7 +85,7 @@ def main() -> None:
         "",
         *per_class_table(o, s),
         "",
-        "Curves and confusion matrices: `training_curves.png` and `confusion.png` beside this card.",
+        "Curves and confusion matrix of the default model: `training_curves.png` and `confusion.png` beside this card.",
         "",
         "## Retrain",
         "",

@@ -13,7 +13,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-bash scripts/setup.sh train,dev
+bash scripts/setup.sh train,dev,ray
 .venv/bin/ruff check animerec tests scripts
 .venv/bin/mypy animerec
 .venv/bin/python -m pytest -q "$@"

@@ -89,9 +89,12 @@ def test_annotate_a_folder_names_unreadable_videos_and_exits_3(tmp_path, capsys)
     assert "broken.mp4" in err
     assert len(decode_video(out / "a.mp4")) == 8 and len(read_jsonl(out / "a.jsonl")) == 8
     assert len(decode_video(out / "sub" / "b.mp4")) == 5 and len(read_jsonl(out / "sub" / "b.jsonl")) == 5
-    assert sorted(p.name for p in out.rglob("*")) == ["a.jsonl", "a.mp4", "b.jsonl", "b.mp4", "sub"]
+    names = sorted(p.name for p in out.rglob("*"))
+    assert names == [".library.lock", "a.jsonl", "a.mp4", "b.jsonl", "b.mp4", "library.sqlite", "sub"]
 
-    # Existing outputs are never replaced without --overwrite, and the refusal comes first.
+    # Outputs the library index does not know are never replaced without --overwrite, and the
+    # refusal comes first. (With the index, a second run resumes: see test_library_local.py.)
+    (out / "library.sqlite").unlink()
     assert cli.main(["annotate", str(videos), "-o", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
 

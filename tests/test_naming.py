@@ -80,6 +80,16 @@ def test_enrolled_character_wins_when_closer_and_trained_one_otherwise(decider):
     assert both.with_gallery(None).names == LABELS
 
 
+def test_enrolled_character_matches_its_nearest_face_as_well_as_its_mean(decider):
+    styles = unit_rows(np.stack([basis(3), basis(4)]))  # one character drawn in two styles
+    both = decider.with_gallery(Gallery("abc123", (Character("miku", styles),)))
+    # The mean (between the styles) is 0.71 away; the second style alone is a match.
+    faces = both.decide(boxes(2), scores_for(basis(4) + 0.1 * basis(6), basis(5)))
+    assert faces.names == ("miku", "unknown")
+    similarity = both.similarities(scores_for(basis(4)).embeddings)
+    assert similarity[0, 3] == pytest.approx(1.0, abs=1e-5)
+
+
 def test_centre_is_removed_before_comparing():
     shared = 0.9 * basis(7)  # a direction every face has: without centring, all would look alike
     calibrated = OpenSetCalibration(np.stack([basis(0), basis(1), basis(2)]), shared, 0.6, 10.0)
@@ -170,9 +180,16 @@ def test_prototypes_and_threshold_choice():
     # Separable: the threshold sits between the 95% point of known and the 5% point of unknown.
     threshold = choose_threshold(known, np.linspace(0.0, 0.3, 100).astype(np.float32), 0.95, 0.05)
     assert 0.29 < threshold < 0.53
-    # Overlapping: keep 95% of the known faces named.
-    threshold = choose_threshold(known, np.linspace(0.4, 0.9, 100).astype(np.float32), 0.95, 0.05)
+    # Overlapping: one target, or the knee where (known named - unknown named) is largest.
+    unknown = np.linspace(0.4, 0.9, 100).astype(np.float32)
+    threshold = choose_threshold(known, unknown, 0.95, 0.05, prefer="accept")
     assert np.mean(known >= threshold) >= 0.95 and threshold == pytest.approx(0.525, abs=0.01)
+    threshold = choose_threshold(known, unknown, 0.95, 0.05, prefer="reject")
+    assert np.mean(unknown >= threshold) <= 0.05
+    # 10% of the unknown faces look known: the knee names all known faces and just those 10%.
+    unknown = np.concatenate([np.linspace(0.0, 0.45, 90), np.linspace(0.6, 0.9, 10)]).astype(np.float32)
+    threshold = choose_threshold(known, unknown, 0.95, 0.05)
+    assert 0.45 < threshold <= 0.5 and np.mean(unknown >= threshold) == pytest.approx(0.1)
 
 
 def test_fit_scale_prefers_sharp_probabilities_on_separable_data():

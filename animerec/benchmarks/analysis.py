@@ -61,7 +61,7 @@ def _report_loop_entry(keras: dict[str, Any], name: str) -> dict[str, Any]:
         return {"skipped": keras.get("skipped") or keras["error"]}
     loop = keras["workloads"].get(name)
     if loop is None:
-        return {"skipped": "not run in this profile (the quick run measures it at 720p only)"}
+        return {"skipped": "not run on this clip (real clips and the quick run: 720p only)"}
     return {key: loop[key] for key in ("fps", "frames", "faces", "cpu_per_wall")}
 
 

@@ -1,25 +1,30 @@
 """`animerec bench` end to end: make the workloads, run each measuring process in turn, assemble
 the report and check the targets.
 
-The runner itself measures nothing: three worker processes do (see worker.py), one at a time, on
-the same clips, with the same configuration, so every comparison is between numbers of one run.
-Everything they write goes to a temporary folder, never into the repository.
+The runner itself measures nothing: three worker processes do, one at a time, on the same clips,
+with the same configuration, so every comparison is between numbers of one run, and each process's
+memory is its own: the pipeline's peak RSS is never inflated by TensorFlow, which only the `keras`
+role imports. Everything they write goes to a temporary folder, never into the repository.
+
+    python -m animerec.benchmarks.runner ROLE PLAN.json RESULT.json   (one worker; the runner's job)
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from animerec.benchmarks.analysis import assemble
-from animerec.benchmarks.machine import machine_info, now_utc
+from animerec.benchmarks.machine import machine_info, now_utc, peak_rss_mb
 from animerec.benchmarks.targets import evaluate
 from animerec.benchmarks.workloads import Profile, Workload, build_workloads
 from animerec.config import Config
@@ -65,7 +70,8 @@ def make_plan(options: BenchOptions, workloads: list[Workload]) -> dict[str, Any
     # The full-resolution reference costs what the report's loop costs: only where a recall needs it.
     quick = profile.name == "quick"
     reference_for = at_720 if quick else [w.name for w in workloads if w.name in at_720 or w.kind != "real"]
-    baseline_for = [w.name for w in workloads if not quick or w.name in at_720]
+    # The report's loop costs seconds per frame at 1080p: real clips get it at 720p (the target) only.
+    baseline_for = [w.name for w in workloads if w.name in at_720 or (not quick and w.kind != "real")]
     return {
         "profile": profile.name,
         "config": asdict(options.config),
@@ -75,7 +81,7 @@ def make_plan(options: BenchOptions, workloads: list[Workload]) -> dict[str, Any
         "reference_for": reference_for,
         "sweep_workloads": at_720,
         "sweep_frames": profile.sweep_frames,
-        "working_heights": [0, 360] if quick else [0, 240, 360, 480, 720],
+        "working_heights": [0, 360] if quick else [0, 240, 360, 480],
         "detector_threads": [1, 2] if quick else [1, 2, 3, 4],
         "classifier_faces": 32 if quick else 256,
         "stage_workload": synthetic_720,
@@ -99,7 +105,7 @@ def run_worker(role: str, plan: dict[str, Any], folder: Path) -> dict[str, Any]:
         plan = {**plan, "workloads": [w for w in plan["workloads"] if w["name"] in keep]}
     plan_path.write_text(json.dumps(plan), encoding="utf-8")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "animerec.benchmarks.worker", role, str(plan_path), str(result_path)]
+    command = [sys.executable, "-m", "animerec.benchmarks.runner", role, str(plan_path), str(result_path)]
     started = time.monotonic()
     try:
         # Its standard output is passed on to our standard error: ours may carry the JSON report only.
@@ -142,3 +148,38 @@ def run_bench(options: BenchOptions) -> BenchResult:
     report["machine"]["tensorflow"] = results["keras"].get("tensorflow")
     report["targets"] = evaluate(report)
     return BenchResult(report, latencies, failed)
+
+
+def _role(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    # Imported on demand: the keras role must not load the pipeline, nor the pipeline TensorFlow.
+    if name == "pipeline":
+        from animerec.benchmarks import pipeline_runs
+
+        return pipeline_runs.run
+    if name == "limits":
+        from animerec.benchmarks import limits
+
+        return limits.run
+    if name == "keras":
+        from animerec.benchmarks import report_loop
+
+        return report_loop.run
+    raise SystemExit(f"unknown worker role {name!r} (one of {', '.join(ROLES)})")
+
+
+def worker_main(argv: list[str]) -> int:
+    """One measuring process: run ROLE on the plan, write its result with its own peak RSS."""
+    if len(argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    role, plan_path, result_path = argv
+    logging.basicConfig(level=logging.WARNING, format=f"animerec bench {role}: %(message)s", stream=sys.stderr)
+    plan = json.loads(Path(plan_path).read_text(encoding="utf-8"))
+    result = _role(role)(plan)
+    result["process_peak_rss_mb"] = peak_rss_mb()
+    Path(result_path).write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(worker_main(sys.argv[1:]))

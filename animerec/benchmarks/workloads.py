@@ -18,11 +18,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from animerec.benchmarks.synthetic import PlacedFace, SyntheticScene
+from animerec.errors import UsageError
 from animerec.paths import SAMPLE_FACES_DIR
 
 CLIP_FPS = 30.0
@@ -48,7 +50,7 @@ class Profile:
 
 
 QUICK = Profile("quick", 12, (720,), 1, 3.0, (1.0, 3.0), 4, 4)
-FULL = Profile("full", 240, (480, 720, 1080), 3, 20.0, (10.0, 40.0), 64, 60)
+FULL = Profile("full", 150, (480, 720, 1080), 3, 20.0, (10.0, 40.0), 64, 60)
 PROFILES = {p.name: p for p in (QUICK, FULL)}
 
 
@@ -128,8 +130,6 @@ def scaled_workload(source: Path, height: int | None, frames: int, folder: Path,
 
 
 def _decoded_frames(source: Path) -> Iterator[NDArray[np.uint8]]:
-    import av
-
     with av.open(str(source)) as container:
         for frame in container.decode(video=0):
             yield np.asarray(frame.to_ndarray(format="bgr24"), np.uint8)
@@ -139,8 +139,6 @@ def _reencode(
     source: Path, target: Path, height: int | None, limit: int
 ) -> tuple[int, tuple[int, int], tuple[int, int]]:
     """Write up to `limit` frames of `source` to `target`; returns (frames, size, native size)."""
-    import av
-
     written, size, native = 0, (0, 0), (0, 0)
     with av.open(str(target), "w") as container:
         stream: Any = None
@@ -181,6 +179,12 @@ def build_workloads(
 ) -> tuple[list[Workload], list[str]]:
     """Every clip of this run, and notes for the report (what was absent and therefore skipped)."""
     notes: list[str] = []
+    users = []
+    for source in user_videos:  # first: a video the user named that cannot be read ends the run at once
+        try:
+            users.append(scaled_workload(source, None, profile.frames, folder, "user"))
+        except (ValueError, OSError, av.error.FFmpegError) as error:
+            raise UsageError(f"--video {source}: cannot be decoded ({error})") from error
     workloads = [synthetic_workload(height, profile.frames, folder) for height in HEIGHTS]
     available = real_videos(videos_dir)
     reals = available[: profile.real_clips]
@@ -190,13 +194,15 @@ def build_workloads(
         heights = ", ".join(f"{h}p" for h in profile.real_heights)
         notes.append(f"real anime clips: {len(reals)} of the {len(available)} in {videos_dir} "
                      f"({', '.join(p.name for p in reals)}), scaled to {heights} (none is that size) "
-                     f"and re-timed to {CLIP_FPS:g} fps")
+                     f"and re-timed to {CLIP_FPS:g} fps; the report's loop and the full-resolution reference "
+                     "run on them at 720p only (at 1080p they cost seconds per frame)")
     if profile.name == "quick":
         notes.append(f"quick profile: {profile.frames} frames per clip, the report's loop at 720p only, "
                      f"{profile.live_seconds:g} s of live replay: a smoke test of the benchmark, not results")
     for source in reals:
-        for height in profile.real_heights:
-            workloads.append(scaled_workload(source, height, profile.frames, folder, "real"))
-    for source in user_videos:
-        workloads.append(scaled_workload(source, None, profile.frames, folder, "user"))
-    return workloads, notes
+        try:
+            for height in profile.real_heights:
+                workloads.append(scaled_workload(source, height, profile.frames, folder, "real"))
+        except (ValueError, OSError, av.error.FFmpegError) as error:
+            notes.append(f"real clip {source.name}: skipped, it cannot be decoded ({error})")
+    return workloads + users, notes

@@ -1,9 +1,10 @@
-"""`animerec annotate IN -o OUT [--jsonl OUT.jsonl]` and `animerec annotate DIR -o OUTDIR`.
+"""`animerec annotate IN -o OUT [--jsonl OUT.jsonl]` and `animerec annotate DIR -o OUTDIR [--jobs N] [--ray [ADDR]]`.
 
 Every frame of a video, annotated, into an H.264 file with the source's audio, plus (optionally
 for one file, always for a folder) one JSON Lines row per frame. Files lose no frame: the
 pipeline blocks instead of dropping. Outputs are written under a temporary name and renamed, after
-Ctrl-C too, so a file at the output name is always valid.
+Ctrl-C too, so a file at the output name is always valid. A folder is a library job
+(animerec.library): several videos at once, resumable, indexed in OUTDIR/library.sqlite.
 """
 
 from __future__ import annotations
@@ -19,10 +20,6 @@ from animerec.realtime.protocols import Sink, SourceInfo
 from animerec.recognition.classifier import Classifier, OnnxClassifier
 from animerec.recognition.naming import Decider
 
-VIDEO_SUFFIXES = frozenset(
-    {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ts", ".m2ts", ".flv", ".wmv", ".gif"}
-)
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("annotate", help="annotate a video file, or a folder of them")
@@ -31,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="annotated .mp4 (one file) or output folder (a folder)")
     parser.add_argument("--jsonl", type=Path, metavar="OUT.jsonl", help="face records, one line per frame")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--jobs", type=int, metavar="N",
+                        help="a folder: videos annotated at once (default: one per core)")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="a folder: run on a Ray cluster (ADDRESS, or 'local' for a local instance; "
+                             "needs pip install 'animerec[ray]')")
     add_gallery_args(parser)
     add_config_args(parser)
     parser.set_defaults(handler=run)
@@ -45,52 +47,40 @@ def add_gallery_args(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from animerec.commands.common import check_output
 
-    config = config_from_args(args)
-    jobs = _jobs(args)
-    for video, jsonl in ((v, j) for _, v, j in jobs):
-        check_output(video, args.overwrite)  # every refusal before any work
-        if jsonl is not None:
-            check_output(jsonl, args.overwrite)
-    classifier = load_announced_classifier(config)
-    decider = load_decider(classifier, args.gallery, config)
-    skipped = 0
-    for source_path, video, jsonl in jobs:
-        try:
-            annotate_file(source_path, video, jsonl, config, classifier, decider)
-        except InputError as error:
-            print(f"animerec: skipped {source_path}: {error}", file=sys.stderr)
-            skipped += 1
-    return EXIT_SKIPPED if skipped else EXIT_OK
-
-
-def _jobs(args: argparse.Namespace) -> list[tuple[Path, Path, Path | None]]:
-    """(input, video output, JSON Lines output or None) for each video to annotate."""
     source: Path = args.input
     if not source.exists():
         raise UsageError(f"{source}: no such file or folder")
-    if not source.is_dir():
-        return [(source, args.out, args.jsonl)]
+    config = config_from_args(args)
+    if source.is_dir():
+        return _run_folder(args, config)
+    if args.jobs is not None or args.ray is not None:
+        raise UsageError("--jobs and --ray are for a folder of videos")
+    check_output(args.out, args.overwrite)  # every refusal before any work
+    if args.jsonl is not None:
+        check_output(args.jsonl, args.overwrite)
+    classifier = load_announced_classifier(config)
+    decider = load_decider(classifier, args.gallery, config)
+    try:
+        annotate_file(source, args.out, args.jsonl, config, classifier, decider)
+    except InputError as error:
+        print(f"animerec: skipped {source}: {error}", file=sys.stderr)
+        return EXIT_SKIPPED
+    return EXIT_OK
+
+
+def _run_folder(args: argparse.Namespace, config: Config) -> int:
+    """A folder is a library job: see animerec.library.job."""
+    from animerec.library.job import LibraryOptions, run_library
+
     if args.jsonl is not None:
         raise UsageError("--jsonl is for one video; a folder writes OUTDIR/<name>.jsonl beside each video")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"-o must be a folder when IN is a folder: {args.out} is a file")
-    jobs = []
-    out_root = args.out.resolve()
-    for path in sorted(source.rglob("*")):
-        relative = path.relative_to(source)
-        hidden = any(part.startswith(".") for part in relative.parts)
-        if hidden or not path.is_file() or path.suffix.lower() not in VIDEO_SUFFIXES:
-            continue
-        if out_root in path.resolve().parents:
-            continue  # an earlier run's outputs inside the input folder are not inputs
-        base = args.out / relative.with_suffix("")
-        jobs.append((path, base.with_name(base.name + ".mp4"), base.with_name(base.name + ".jsonl")))
-    outputs = [video for _, video, _ in jobs]
-    if len(set(outputs)) != len(outputs):
-        raise UsageError("two inputs would write the same output (same name, other extension)")
-    if not jobs:
-        raise UsageError(f"{source}: no video files found")
-    return jobs
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    options = LibraryOptions(args.input, args.out, config, jobs=args.jobs, ray=args.ray,
+                             overwrite=args.overwrite, gallery=args.gallery)
+    return run_library(options)
 
 
 def load_announced_classifier(config: Config) -> OnnxClassifier:

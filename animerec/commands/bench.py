@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _outputs(args: argparse.Namespace) -> list[Path]:
-    from animerec.benchmarks.plots import FPS_PLOT, LATENCY_PLOT
+    from animerec.benchmarks.report import FPS_PLOT, LATENCY_PLOT
 
     paths = [args.md] if args.md else []
     if args.json and args.json != "-":
@@ -59,8 +59,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from animerec.benchmarks.plots import write_plots
-    from animerec.benchmarks.report import to_json, to_markdown
+    from animerec.benchmarks.report import to_json, to_markdown, write_plots
     from animerec.benchmarks.runner import BenchOptions, run_bench, say
     from animerec.benchmarks.workloads import FULL, QUICK
     from animerec.commands.common import check_output

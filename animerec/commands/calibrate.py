@@ -3,9 +3,10 @@
 From a folder-per-class training set (holoen20 layout) the training files give one prototype per
 character (the class mean of centred embeddings); the validation files (name matching
 --val-regex, kept to --clean's list) are the known faces; --unknown folders of crops and videos
-(faces cut by the cascade) are characters the model never saw. The threshold keeps
---target-accept of the known faces named and, when the unknown faces allow it, sits midway to
-the point where only --target-named of them get a name. Everything is written into the model's
+(faces cut by the cascade) are characters the model never saw. The threshold meets
+--target-accept (known faces named) and --target-named (unknown faces named) when it can; when
+no threshold meets both, --prefer picks the knee of the trade-off curve (default) or one of
+the two targets. Everything is written into the model's
 metadata (in place, or -o OUT); the weights, and so the model id galleries rely on, are unchanged.
 """
 
@@ -50,6 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--video-step", type=int, default=6, help="use every Nth video frame (default 6)")
     parser.add_argument("--target-accept", type=float, default=0.95, help="known faces to name (default 0.95)")
     parser.add_argument("--target-named", type=float, default=0.05, help="unknown faces named at most (0.05)")
+    parser.add_argument("--prefer", choices=("balanced", "accept", "reject"), default="balanced",
+                        help="when both targets cannot be met: the curve's knee (default), or one target")
     parser.add_argument("--threshold", type=float, help="store this threshold instead of choosing one")
     parser.add_argument("--plot", type=Path, metavar="PNG", help="write the trade-off curve here")
     parser.add_argument("--test-unknown", type=Path, metavar="DIR", help="unseen crops only plotted, never used")
@@ -121,9 +124,11 @@ def prototypes(embeddings: NDArray[np.float32], classes: NDArray[np.int64],
 
 
 def choose_threshold(known: NDArray[np.float32], unknown: NDArray[np.float32], target_accept: float,
-                     target_named: float) -> float:
-    """The highest threshold still naming `target_accept` of the known faces; raised midway towards
-    the one naming only `target_named` of the unknown faces when that one is lower (both met)."""
+                     target_named: float, prefer: str = "balanced") -> float:
+    """Midway between the highest threshold still naming `target_accept` of the known faces and
+    the lowest naming at most `target_named` of the unknown ones, when both targets can be met.
+    When they cannot, `prefer` decides: "accept" keeps the known-face target, "reject" the
+    unknown-face one, "balanced" maximises (known named - unknown named), the curve's knee."""
     if not 0 < target_accept <= 1 or not 0 <= target_named < 1:
         raise UsageError("--target-accept must be in (0, 1] and --target-named in [0, 1)")
     ordered = np.sort(known)
@@ -131,7 +136,16 @@ def choose_threshold(known: NDArray[np.float32], unknown: NDArray[np.float32], t
     descending = np.sort(unknown)[::-1]
     allowed = int(np.floor(target_named * len(descending)))
     reject_at = float(np.nextafter(descending[allowed], np.float32(2))) if allowed < len(descending) else -1.0
-    return (accept_at + reject_at) / 2 if reject_at <= accept_at else accept_at
+    if reject_at <= accept_at:
+        return (accept_at + reject_at) / 2
+    if prefer == "accept":
+        return accept_at
+    if prefer == "reject":
+        return reject_at
+    candidates = np.unique(np.concatenate([known, unknown]))
+    named_known = 1 - np.searchsorted(ordered, candidates, side="left") / len(ordered)
+    named_unknown = 1 - np.searchsorted(np.sort(unknown), candidates, side="left") / len(unknown)
+    return float(candidates[int(np.argmax(named_known - named_unknown))])
 
 
 def fit_scale(similarity: NDArray[np.float32], truth: NDArray[np.int64], unknown: NDArray[np.float32],
@@ -219,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
     known, unknown = known_sims.max(axis=1), unknown_sims.max(axis=1)
     threshold = args.threshold
     if threshold is None:
-        threshold = choose_threshold(known, unknown, args.target_accept, args.target_named)
+        threshold = choose_threshold(known, unknown, args.target_accept, args.target_named, args.prefer)
     accept, named = rates(known, unknown, threshold)
     right = (known_sims.argmax(axis=1) == val_y) & (known >= threshold)
     stats = {
