@@ -44,7 +44,10 @@ class Track:
         weight = max(alpha, 1.0 / self.classifications)
         self.vote = _blend(self.vote, np.asarray(probs, np.float32), weight)
         if embedding is not None:
-            self.embedding = _blend(self.embedding, np.asarray(embedding, np.float32), weight)
+            # Back to unit length: the model's embeddings are unit vectors, and a shorter mean
+            # would point elsewhere once the open-set decision subtracts its centre.
+            blended = _blend(self.embedding, np.asarray(embedding, np.float32), weight)
+            self.embedding = (blended / max(float(np.linalg.norm(blended)), 1e-12)).astype(np.float32)
 
 
 def _blend(old: NDArray[np.float32] | None, new: NDArray[np.float32], weight: float) -> NDArray[np.float32]:
