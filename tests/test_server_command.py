@@ -136,12 +136,13 @@ async def watch(url: str) -> tuple[dict[str, Any], dict[str, Any], int]:
             return first, await response.json(), count
 
 
-def test_serve_runs_end_to_end_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+def serve_watch_and_interrupt(tmp_path: Path, *arguments: str) -> tuple[dict[str, Any], dict[str, Any], int,
+                                                                    subprocess.CompletedProcess[str]]:
+    """Start `animerec ARGUMENTS --source <a 15-frame clip>`, read its one "Serving on" line, watch the
+    WebSocket and stats, then Ctrl-C it; the first message, the stats, the message count and the exit."""
     video = make_test_video(tmp_path / "clip.mp4", frames=15, size=(320, 180), fps=30, audio=False)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "animerec", "serve", "--source", str(video), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    command = [sys.executable, "-m", "animerec", *arguments, "--source", str(video)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = read_line(process, timeout=15)
         match = re.fullmatch(r"Serving on (http://127\.0\.0\.1:(\d+)/)\n", line)
@@ -152,29 +153,22 @@ def test_serve_runs_end_to_end_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
     finally:
         if process.poll() is None:
             process.kill()
+    return first, stats, count, subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+def test_serve_runs_end_to_end_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    first, stats, count, done = serve_watch_and_interrupt(tmp_path, "serve", "--port", "0")
     assert (first["width"], first["height"]) == (320, 180) and "faces" in first
     assert count >= 10, count  # still streaming after the clip's 0.5 s: the file loops
     assert stats["provider"] and stats["clients"] == 1 and "p95" in stats["latency_ms"]
-    assert process.returncode == EXIT_INTERRUPTED, err
-    assert out == ""  # exactly one line on stdout, and it was read above
+    assert done.returncode == EXIT_INTERRUPTED, done.stderr
+    assert done.stdout == ""  # exactly one line on stdout, and it was read above
 
 
 def test_run_with_obs_serves_the_same_overlay(tmp_path: Path) -> None:
-    video = make_test_video(tmp_path / "clip.mp4", frames=15, size=(320, 180), fps=30, audio=False)
-    command = [sys.executable, "-m", "animerec", "run", "--source", str(video), "--loop", "--obs",
-               "--set", "server.port=0"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        match = re.fullmatch(r"Serving on (http://127\.0\.0\.1:(\d+)/)\n", read_line(process, timeout=15))
-        assert match
-        first, stats, count = asyncio.run(watch(match.group(1)))
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    first, stats, count, done = serve_watch_and_interrupt(tmp_path, "run", "--loop", "--obs", "--set", "server.port=0")
     assert (first["width"], first["height"]) == (320, 180) and count >= 10
-    assert stats["clients"] == 1 and process.returncode == EXIT_INTERRUPTED, err
+    assert stats["clients"] == 1 and done.returncode == EXIT_INTERRUPTED, done.stderr
 
 
 def test_run_with_obs_on_a_public_address_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
