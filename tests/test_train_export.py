@@ -100,3 +100,31 @@ def test_training_is_reproducible_with_a_seed(tiny_dataset, tmp_path):
         assert main(args) == 0
         histories.append(json.loads((tmp_path / name / "metrics.json").read_text())["history"])
     assert histories[0] == histories[1]
+
+
+@pytest.mark.slow
+def test_cosface_trains_and_exports_probabilities(tiny_dataset, tmp_path, capsys):
+    """The cosine head's outputs are cosines; the exported `probs` must be softmax(scale x cosine)."""
+    import keras
+
+    from animerec.train.archs import CosineHead  # noqa: F401  (registers the layer for load_model)
+
+    run = tmp_path / "run"
+    args = ["train", str(tiny_dataset), "--arch", "cosface", "--epochs", "2", "--input-size", "48", "-o", str(run)]
+    assert main(args) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["recipe"]["margin"] == 0.35 and metrics["recipe"]["scale"] == 30.0
+    onnx_path = tmp_path / "cos.onnx"
+    assert main(["export", str(run), "-o", str(onnx_path), "--parity-data", str(tiny_dataset / "val")]) == 0
+    capsys.readouterr()
+    model = keras.models.load_model(run / "model.keras")
+    batch = np.random.default_rng(1).random((5, 48, 48, 3), dtype=np.float32)
+    cosines = np.asarray(model(batch, training=False))
+    assert np.all(np.abs(cosines) <= 1 + 1e-5)
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    probs, embedding = session.run(["probs", "embedding"], {session.get_inputs()[0].name: batch})
+    expected = np.exp(30 * cosines) / np.exp(30 * cosines).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(probs, expected, atol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, atol=1e-5)

@@ -128,8 +128,8 @@ def annotate_file(path: Path, video: Path, jsonl: Path | None, config: Config,
     from tqdm import tqdm
 
     from animerec.api import build_pipeline
+    from animerec.interrupts import sigterm_as_interrupt
     from animerec.realtime.capture import open_source
-    from animerec.realtime.pipeline import sigterm_as_interrupt
 
     source = open_source(str(path))
     written = 0

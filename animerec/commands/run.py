@@ -69,8 +69,8 @@ def _run(args: argparse.Namespace, config: Config, window: Window | None, classi
          decider: Decider) -> int:
     from animerec.api import build_pipeline
     from animerec.commands.annotate import attach_sinks
+    from animerec.interrupts import sigterm_as_interrupt
     from animerec.realtime.capture import open_source
-    from animerec.realtime.pipeline import sigterm_as_interrupt
 
     source = open_source(args.source, paced=True, loop=args.loop)
     pipeline = None

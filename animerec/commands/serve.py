@@ -63,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace, config: Config, settings: ServerConfig) -> int:
     from animerec.api import build_pipeline
     from animerec.commands.annotate import load_announced_classifier
+    from animerec.interrupts import sigterm_as_interrupt
     from animerec.realtime.capture import open_source
-    from animerec.realtime.pipeline import sigterm_as_interrupt
     from animerec.server import start_server
 
     classifier = load_announced_classifier(config)

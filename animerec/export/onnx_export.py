@@ -3,6 +3,7 @@
 tf2onnx's `from_keras` fails on Keras 3, so the model is wrapped in a `tf.function` with a
 dynamic batch dimension and converted with `from_function`. The ONNX graph has two outputs:
 `probs` (softmax) and `embedding` (the L2-normalised features of the layer named "embedding").
+A model with a cosine head (trained with a margin) gets its softmax over scale x cosine here.
 A parity check against Keras runs on every export.
 """
 
@@ -40,6 +41,8 @@ def load_trained(model_path: Path) -> tuple[Any, dict[str, Any]]:
     """The Keras model and the metrics.json that `train` wrote beside it."""
     import keras
 
+    import animerec.train.archs  # noqa: F401  registers the custom layers the model may hold
+
     if model_path.is_dir():
         model_path = model_path / "model.keras"
     metrics_path = model_path.parent / "metrics.json"
@@ -54,24 +57,34 @@ def load_trained(model_path: Path) -> tuple[Any, dict[str, Any]]:
     return model, json.loads(metrics_path.read_text())
 
 
-def two_headed(model: Any) -> Any:
-    """The same weights with a second output: the L2-normalised embedding."""
+def two_headed(model: Any, cosine_scale: float | None = None) -> Any:
+    """The same weights with a second output: the L2-normalised embedding. With `cosine_scale`
+    the model's output is cosines, and the first output becomes softmax(scale x cosine)."""
     import keras
     import tensorflow as tf
 
     embedding = model.get_layer("embedding").output
     normalised = keras.layers.Lambda(lambda t: tf.math.l2_normalize(t, axis=1))(embedding)
-    return keras.Model(model.inputs, [model.outputs[0], normalised])
+    probs = model.outputs[0]
+    if cosine_scale is not None:
+        probs = keras.layers.Lambda(lambda t: tf.nn.softmax(cosine_scale * t, axis=1))(probs)
+    return keras.Model(model.inputs, [probs, normalised])
 
 
-def convert(model: Any, info: ModelInfo) -> Any:
+def cosine_scale(metrics: dict[str, Any]) -> float | None:
+    """The logit scale of a model trained with a margin (its outputs are cosines), else None."""
+    recipe = metrics.get("recipe", {})
+    return float(recipe["scale"]) if recipe.get("margin", 0) > 0 else None
+
+
+def convert(model: Any, info: ModelInfo, scale: float | None = None) -> Any:
     """Return the ONNX ModelProto, outputs named and metadata (with the model id) attached."""
     import tensorflow as tf
     import tf2onnx
 
     size = info.input_size
     spec = (tf.TensorSpec((None, size, size, 3), tf.float32, name="image"),)
-    heads = two_headed(model)
+    heads = two_headed(model, scale)
 
     @tf.function(input_signature=spec)
     def serve(image: Any) -> Any:
@@ -107,12 +120,13 @@ def _rename_outputs(proto: Any, names: list[str]) -> None:
         output.name = name
 
 
-def parity(model: Any, onnx_path: Path, real_inputs: NDArray[np.float32] | None, seed: int = 0) -> Parity:
+def parity(model: Any, onnx_path: Path, real_inputs: NDArray[np.float32] | None, scale: float | None = None,
+           seed: int = 0) -> Parity:
     """Max absolute difference between Keras and ONNX Runtime, on both outputs."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    heads = two_headed(model)
+    heads = two_headed(model, scale)
     size = int(model.inputs[0].shape[1])
 
     def worst(batch: NDArray[np.float32]) -> float:
@@ -141,10 +155,11 @@ def export(
         arch=str(metrics["arch"]),
         metrics={k: validation[k] for k in ("n", "top1", "top3", "per_class") if k in validation},
     )
-    proto = convert(model, info)
+    scale = cosine_scale(metrics)
+    proto = convert(model, info, scale)
     onnx.save(proto, str(out_path))
     real_inputs = to_model_input(real_crops, info.input_size) if real_crops else None
-    result = parity(model, out_path, real_inputs)
+    result = parity(model, out_path, real_inputs, scale)
     if not result.ok:
         out_path.unlink(missing_ok=True)
         raise AnimerecError(

@@ -111,7 +111,7 @@ def dispatch(runner: Runner, todo: Sequence[VideoJob], index: LibraryIndex,
     the next run redoes it; at most `capacity` are in flight, so Ctrl-C has no backlog to cancel.
     Returns the results and whether the job was interrupted (Ctrl-C or SIGTERM).
     """
-    from animerec.realtime.pipeline import sigterm_as_interrupt
+    from animerec.interrupts import sigterm_as_interrupt
 
     waiting = deque(todo)
     in_flight: set[str] = set()

@@ -18,12 +18,10 @@ the main thread, and the caller writes the sinks.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
 import cv2
@@ -183,21 +181,3 @@ class Pipeline:
         if self._cv_threads is not None:
             cv2.setNumThreads(self._cv_threads)
             self._cv_threads = None
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM behaves like Ctrl-C (KeyboardInterrupt on the main thread), so
-    both take the same clean-shutdown path. Does nothing off the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -1,7 +1,7 @@
 """`animerec train`: fit an architecture on a built dataset, seeded, and write what it learned.
 
 Writes into OUT: model.keras (the best epoch by validation accuracy), metrics.json, curves.png and
-confusion.png. Ctrl-C stops after the current batch and still writes all of them.
+confusion.png. Ctrl-C or SIGTERM stops after the current batch and still writes all of them.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from animerec.errors import InputError, UsageError
 from animerec.evaluation import format_report, plot_confusion, score
+from animerec.interrupts import sigterm_as_interrupt
 from animerec.labelled import list_labelled
 from animerec.recognition.crop import to_model_input
 from animerec.recognition.images import UnreadableImage, load_image
@@ -76,7 +77,7 @@ def train(data_dir: Path, out_dir: Path, options: TrainOptions) -> dict[str, Any
     steps = recipe.epochs * int(np.ceil(len(x_train) / recipe.batch_size))
     model.compile(
         optimizer=_optimizer(options.arch, steps),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
+        loss=_loss(recipe),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
     train_data = _pipeline(x_train, y_train, len(labels), recipe, options.seed, training=True)
@@ -92,7 +93,8 @@ def train(data_dir: Path, out_dir: Path, options: TrainOptions) -> dict[str, Any
     )
     started = time.monotonic()
     try:
-        model.fit(train_data, validation_data=val_data, epochs=recipe.epochs, verbose=2, callbacks=callbacks)
+        with sigterm_as_interrupt():
+            model.fit(train_data, validation_data=val_data, epochs=recipe.epochs, verbose=2, callbacks=callbacks)
     except KeyboardInterrupt:
         # Ctrl-C: keep the epochs already finished and still write every output.
         print("interrupted: writing the outputs of the finished epochs", flush=True)
@@ -118,6 +120,16 @@ def train(data_dir: Path, out_dir: Path, options: TrainOptions) -> dict[str, Any
     plot_confusion(result, out_dir / "confusion.png", f"{options.arch} validation")
     print(format_report(result), flush=True)
     return metrics
+
+
+def _loss(recipe: Recipe) -> Any:
+    import keras
+
+    from animerec.train.archs import CosFaceLoss
+
+    if recipe.margin > 0:
+        return CosFaceLoss(recipe.scale, recipe.margin)
+    return keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
 
 
 def _optimizer(arch: str, steps: int) -> Any:
