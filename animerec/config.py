@@ -85,6 +85,9 @@ class PipelineConfig(Section):
     working_height: int = _f(360, 0, 4320, unit="px")  # 0 = detect at full resolution
     dedup_threshold: float = _f(1.5, 0.0, 255.0, unit="grey levels")  # 0 = off
     max_reuse: int = _f(12, 0, 10000, unit="frames")  # fresh detection after this many reuses
+    # Live sources only: a frame that waited longer than this for a detector takes the newest
+    # detections instead of running the cascade, so a burst never queues up latency (0 = off).
+    late_frame_ms: float = _f(40.0, 0.0, 10000.0, unit="ms")
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,33 @@ def test_live_drops_never_leave_a_near_duplicate_without_detections():
     assert all(len(item.faces) == 2 for item in items)
 
 
+def test_late_live_frames_take_the_newest_detections_instead_of_queueing():
+    """A detector slower than the camera: frames that waited too long skip the cascade (counted
+    as late) and still go out with faces; with the budget off, every delivered frame is detected."""
+    outcomes = {}
+    for late_ms in (0.0, 15.0):
+        detector = FakeDetector(delay=0.03)
+        settings = PipelineConfig(detector_threads=1, frame_queue=4, dedup_threshold=0.0, late_frame_ms=late_ms)
+        pipeline = Pipeline(FakeSource(60, live=True, delay=0.01), detector, FakeClassifier(), settings=settings)
+        items = run_all(pipeline)
+        outcomes[late_ms] = (pipeline.stats.snapshot(), detector.calls, items)
+    stats, calls, items = outcomes[0.0]
+    assert stats["late"] == 0 and calls == len(items)
+    stats, calls, items = outcomes[15.0]
+    assert stats["late"] > 0 and len(items) <= calls + stats["late"] <= len(items) + 1  # + a late first frame
+    assert all(len(item.faces) == 2 and item.faces.names == ("gura", "gura") for item in items)
+    assert stats["dropped"] < outcomes[0.0][0]["dropped"]  # skipping drains the queue
+
+
+def test_a_late_first_frame_is_still_detected():
+    detector = FakeDetector(delay=0.02)
+    settings = PipelineConfig(detector_threads=1, frame_queue=8, dedup_threshold=0.0, late_frame_ms=0.001)
+    pipeline = Pipeline(FakeSource(10, live=True), detector, FakeClassifier(), settings=settings)
+    items = run_all(pipeline)
+    assert items and all(len(item.faces) == 2 for item in items)
+    assert detector.calls >= 1
+
+
 def test_crops_from_several_frames_share_one_classifier_call():
     classifier = FakeClassifier()
     settings = PipelineConfig(detector_threads=2, max_batch=6, max_wait_ms=1000.0, dedup_threshold=0.0)

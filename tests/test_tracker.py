@@ -133,4 +133,6 @@ def test_name_change_counter_counts_per_track():
         counter.observe(faces)
     assert counter.changes == {1: 1, 2: 1, 3: 0}
     assert counter.total == 2
-    assert counter.per_100_frames() == pytest.approx(100 * 2 / 7)
+    # 7 face-frames at 2 fps are 3.5 track-seconds on screen: 2 changes -> 5.714 per 10 s
+    assert counter.per_10_seconds(2.0) == pytest.approx(10 * 2 / 3.5, abs=1e-3)
+    assert counter.per_10_seconds(0.0) is None and NameChangeCounter().per_10_seconds(30.0) is None

@@ -22,6 +22,7 @@ from animerec.api import build_pipeline
 from animerec.benchmarks.machine import UsageClock, current_rss_mb, peak_rss_mb
 from animerec.config import Config, from_dict
 from animerec.realtime.capture import open_source
+from animerec.realtime.tracker import NameChangeCounter
 from animerec.realtime.video_writer import VideoWriter
 from animerec.recognition.classifier import Classifier, OnnxClassifier
 from animerec.records import AnnotatedFrame
@@ -40,6 +41,7 @@ def file_run(path: str, config: Config, classifier: Classifier, write_video: boo
     source = open_source(path)
     pipeline = build_pipeline(source, config, classifier=classifier)
     per_frame: list[list[dict[str, Any]]] = []
+    flicker = NameChangeCounter()
     encode_s = 0.0
     with tempfile.TemporaryDirectory(prefix="animerec-bench-") as folder:
         writer = VideoWriter(Path(folder) / "out.mp4", source.info) if write_video else None
@@ -47,6 +49,7 @@ def file_run(path: str, config: Config, classifier: Classifier, write_video: boo
             try:
                 for item in pipeline:
                     per_frame.append(_faces_json(item))
+                    flicker.observe(item.faces)
                     if writer is not None:
                         started = time.perf_counter()
                         writer.write(item)
@@ -72,6 +75,8 @@ def file_run(path: str, config: Config, classifier: Classifier, write_video: boo
         "stages_ms": snapshot["stages_ms"],
         "encode_busy_ms": round(1000.0 * encode_s, 1) if write_video else None,
         "detector_threads": config.pipeline.detector_threads,
+        "name_changes": flicker.total,
+        "name_changes_per_10s": flicker.per_10_seconds(source.info.fps),
         "per_frame": per_frame,
     }
 
@@ -117,6 +122,7 @@ def live_run(path: str, config: Config, classifier: Classifier, seconds: float,
         "frames_delivered": delivered,
         "dropped_share": round(1.0 - delivered / emitted, 4) if emitted else None,
         "dropped_by": snapshot["dropped_by"],
+        "late_share": round(snapshot["late"] / delivered, 4) if delivered else None,
         "latency_ms": {
             "p50": _round(p50), "p95": _round(p95), "p99": _round(p99),
             "max": _round(max(latencies) if latencies else None),

@@ -104,10 +104,11 @@ def _live(report: Report) -> list[str]:
         if (live := w.get("live")) is not None:
             lat = live["latency_ms"]
             rows.append((w["name"], live["seconds"], live["fps_out"], lat["p50"], lat["p95"], lat["p99"],
-                         _percent(live["dropped_share"]), live["cpu_per_wall"]))
+                         _percent(live["dropped_share"]), _percent(live.get("late_share")), live["cpu_per_wall"]))
     text = ["## Live mode", "", "The clip replayed as a 30 fps camera (newest frame kept, older ones dropped and",
-            "counted); latency from the frame's grab to its annotated frame reaching the caller.", ""]
-    header = ("workload", "seconds", "FPS out", "p50 ms", "p95 ms", "p99 ms", "dropped", "CPU cores")
+            "counted); latency from the frame's grab to its annotated frame reaching the caller. Late: frames",
+            "that waited longer than `pipeline.late_frame_ms` for a detector and took the newest detections.", ""]
+    header = ("workload", "seconds", "FPS out", "p50 ms", "p95 ms", "p99 ms", "dropped", "late", "CPU cores")
     return text + _table(header, rows)
 
 

@@ -75,6 +75,11 @@ def _live(key: str) -> Callable[[Workload], tuple[float | None, str]]:
     return metric
 
 
+def _flicker(workload: Workload) -> tuple[float | None, str]:
+    pipeline = workload.get("pipeline") or {}
+    return pipeline.get("name_changes_per_10s"), f"{pipeline.get('name_changes')} name changes in all"
+
+
 def _onnx_speedup(report: Report) -> tuple[float | None, str]:
     keras_ms = _get(report, "baselines", "report_loop", "keras_ms_per_face")
     onnx = _get(report, "baselines", "onnx_per_face")
@@ -99,6 +104,7 @@ WORKLOAD_METRICS: dict[str, Callable[[Workload], tuple[float | None, str]]] = {
     "share_of_slowest_stage_fps": _stage_share,
     "live_latency_p95_ms": _live("p95"),
     "live_dropped_share": _live("dropped"),
+    "name_changes_per_10s": _flicker,
 }
 RUN_METRICS: dict[str, Callable[[Report], tuple[float | None, str]]] = {
     "onnx_batched_speedup_per_face": _onnx_speedup,

@@ -78,9 +78,12 @@ class Batcher:
             done += self.flush()
         if wanted and not self._crops:
             self._opened_at = time.monotonic()
+        started = time.monotonic()
         for row in wanted:  # crops from the full-resolution frame, whatever size detection ran at
             self._crops.append(report_crop(frame.image, boxes[row]))
             self._crop_tracks.append(tracks[row])
+        if wanted:
+            self.stats.busy("crop", time.monotonic() - started, items=len(wanted))
         self._frames.append(_Waiting(frame, boxes, tuple(tracks)))
         if not self._crops or len(self._crops) >= self.max_batch:
             done += self.flush()  # nothing to wait for, or the batch is full
@@ -157,12 +160,14 @@ class TrackStage(Stage):
     def _track(self, item: Detected) -> list[Result]:
         started = time.monotonic()
         boxes = item.boxes
-        if boxes is None and item.ref_index != self._last_ref:
-            # The frame this one duplicates was dropped before detection (live sources only):
-            # detect here, once, and let the following duplicates reuse the result.
+        first_late = item.late and self._last_ref < 0
+        if boxes is None and item.ref_index != self._last_ref and (first_late or not item.late):
+            # The frame this one duplicates was dropped before detection, or a late frame has no
+            # detections before it to take (live sources only): detect here, once, and let the
+            # following duplicates reuse the result.
             boxes = np.asarray(self.detector.detect(item.frame.image), np.int32).reshape(-1, 4)
         if boxes is None:
-            boxes = self._last_boxes
+            boxes = self._last_boxes  # a duplicate's reference, or for a late frame the newest
         self._last_ref, self._last_boxes = item.ref_index, boxes
         tracks, wanted = self.tracker.update(boxes, item.frame.index)
         self.stats.busy("track", time.monotonic() - started)

@@ -105,11 +105,13 @@ class Pipeline:
         self._detected: BoundedQueue[Any] = BoundedQueue("detections", settings.result_queue, DropPolicy.BLOCK)
         self._named: BoundedQueue[Any] = BoundedQueue("named", settings.result_queue, DropPolicy.BLOCK)
         self._out: BoundedQueue[Any] = BoundedQueue("out", settings.result_queue, DropPolicy.BLOCK)
+        live = self.policy is DropPolicy.DROP_OLDEST
+        late_after_s = settings.late_frame_ms / 1000.0 if live else 0.0
         dedup = NearDuplicates(settings.dedup_threshold, settings.max_reuse)
         decider = decider if decider is not None else default_decider(classifier, top_k)
         self.stages: list[Stage] = [
             SourceReader(source, self._frames, n, dedup, stop, stats),
-            *(DetectWorker(i, detector, self._frames, self._detected, stop, stats) for i in range(n)),
+            *(DetectWorker(i, detector, self._frames, self._detected, stop, stats, late_after_s) for i in range(n)),
             TrackStage(detector, classifier, self._detected, self._named, decider, settings,
                        tracker or TrackerConfig(), stop, stats),
             OverlayStage(self._named, self._out, annotator, status, stop, stats),

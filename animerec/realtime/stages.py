@@ -72,6 +72,7 @@ class Detected:
     frame: Frame
     boxes: NDArray[np.int32] | None  # None: reuse the detections of frame `ref_index`
     ref_index: int
+    late: bool = False  # a live frame that waited too long: it takes the newest detections
 
 
 class NearDuplicates:
@@ -128,13 +129,19 @@ class SourceReader(Stage):
 
 class DetectWorker(Stage):
     """Runs the detector on fresh frames. Several run at once (the cascade releases the GIL);
-    each passes on the departure number it took its frame with, for the reorder buffer."""
+    each passes on the departure number it took its frame with, for the reorder buffer.
+
+    With `late_after_s` (live sources), a frame older than that when taken skips the cascade and
+    takes the newest detections: skipping costs nothing, so the workers catch up with the newest
+    frame within one detection, and latency stays bounded instead of queueing up behind a burst.
+    """
 
     def __init__(self, number: int, detector: Detector, inbox: BoundedQueue[Work | EndOfStream],
                  outbox: BoundedQueue[tuple[int, Detected | EndOfStream]],
-                 stop: threading.Event, stats: Stats) -> None:
+                 stop: threading.Event, stats: Stats, late_after_s: float = 0.0) -> None:
         super().__init__(f"detect-{number}", stop, stats)
         self.detector, self.inbox, self.outbox = detector, inbox, outbox
+        self.late_after_s = late_after_s
 
     def loop(self) -> None:
         while not self.stop.is_set():
@@ -145,10 +152,17 @@ class DetectWorker(Stage):
             if isinstance(work, EndOfStream):
                 self.outbox.put((ticket, END), self.stop, force=True)
                 return
-            boxes = None
-            if not work.reuse:
-                started = time.monotonic()
-                boxes = np.asarray(self.detector.detect(work.frame.image), np.int32).reshape(-1, 4)
-                self.stats.busy("detect", time.monotonic() - started)
-            if not self.outbox.put((ticket, Detected(work.frame, boxes, work.ref_index)), self.stop):
+            detected = self._detect(work)
+            if not self.outbox.put((ticket, detected), self.stop):
                 return
+
+    def _detect(self, work: Work) -> Detected:
+        if work.reuse:
+            return Detected(work.frame, None, work.ref_index)
+        started = time.monotonic()
+        if self.late_after_s and started - work.frame.captured_at > self.late_after_s:
+            self.stats.late()
+            return Detected(work.frame, None, work.ref_index, late=True)
+        boxes = np.asarray(self.detector.detect(work.frame.image), np.int32).reshape(-1, 4)
+        self.stats.busy("detect", time.monotonic() - started)
+        return Detected(work.frame, boxes, work.ref_index)

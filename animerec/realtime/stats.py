@@ -33,6 +33,7 @@ class Stats:
         self._frames_out = 0
         self._faces = 0
         self._reused = 0
+        self._late = 0
         self._dropped: dict[str, int] = defaultdict(int)
         self._batches = 0
         self._batched_crops = 0
@@ -72,17 +73,22 @@ class Stats:
         with self._lock:
             self._reused += 1
 
+    def late(self) -> None:
+        """A live frame waited too long for a detector and took the newest detections."""
+        with self._lock:
+            self._late += 1
+
     def batch(self, size: int) -> None:
         with self._lock:
             self._batches += 1
             self._batched_crops += size
             self._max_batch = max(self._max_batch, size)
 
-    def busy(self, stage: str, seconds: float) -> None:
-        """`stage` spent `seconds` working on one item (not waiting on its queue)."""
+    def busy(self, stage: str, seconds: float, items: int = 1) -> None:
+        """`stage` spent `seconds` working on `items` items (not waiting on its queue)."""
         with self._lock:
             self._busy_s[stage] += seconds
-            self._busy_n[stage] += 1
+            self._busy_n[stage] += items
 
     @property
     def frames_out(self) -> int:
@@ -109,6 +115,7 @@ class Stats:
                 "faces": self._faces,
                 "reused": self._reused,
                 "reuse_rate": round(self._reused / self._frames_in, 4) if self._frames_in else 0.0,
+                "late": self._late,
                 "batches": self._batches,
                 "mean_batch": round(self._batched_crops / self._batches, 2) if self._batches else 0.0,
                 "max_batch": self._max_batch,

@@ -163,10 +163,12 @@ class NameChangeCounter:
     def total(self) -> int:
         return sum(self.changes.values())
 
-    def per_100_frames(self) -> float:
-        """Name changes per 100 tracked face-frames: comparable across clips of any length."""
-        seen = sum(self.frames.values())
-        return 100.0 * self.total / seen if seen else 0.0
+    def per_10_seconds(self, fps: float) -> float | None:
+        """Name changes per 10 seconds a track is on screen (the flicker target), over all tracks
+        together at the clip's frame rate; None when no track was on screen or the rate is unknown."""
+        seconds = sum(self.frames.values()) / fps if fps > 0 else 0.0
+        return round(10.0 * self.total / seconds, 3) if seconds else None
+
 
 
 def count_name_changes(frames: Iterable[Faces]) -> dict[int, int]:
