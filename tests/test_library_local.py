@@ -3,6 +3,7 @@ tiny generated videos, the bundled model."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -30,8 +31,12 @@ def no_default_gallery(tmp_path, monkeypatch):
 def test_pool_annotates_videos_and_lists_the_corrupt_one(tmp_path, capsys):
     videos = make_library(tmp_path / "in", {"a.mp4": 12, "sub/b.mkv": 6}, corrupt=("broken.mp4",))
     out = tmp_path / "out"
-    assert cli.main(["annotate", str(videos), "-o", str(out), "--jobs", "2"]) == 3
-    err = capsys.readouterr().err
+    assert cli.main(["annotate", str(videos), "-o", str(out), "--jobs", "2", "--json"]) == 3
+    captured = capsys.readouterr()
+    err = captured.err
+    summary = json.loads(captured.out)
+    assert summary["done"] == 2 and summary["failed"][0]["video"] == "broken.mp4"
+    assert {v["video"]: v["frames"] for v in summary["videos"]}["a.mp4"] == 12
     assert "1 failed" in err and "2 annotated" in err
     assert "animerec: skipped broken.mp4:" in err  # named on stderr, per CONTRACTS.md
     assert "2 process(es) x 1 detector thread(s)" in err  # 2 cores shared, not oversubscribed
@@ -152,3 +157,16 @@ def test_a_worker_fetches_and_loads_the_model_once_for_many_videos(tmp_path):
         job = VideoJob(videos / f"{name}.mp4", f"{name}.mp4", tmp_path / f"{name}.mp4", tmp_path / f"{name}.jsonl")
         assert annotate_video(job, settings, model).status == Status.DONE
     assert len(fetched) == 1
+
+
+def test_ray_before_the_folder_does_not_take_it_as_its_address(tmp_path, monkeypatch):
+    """`annotate --ray DIR -o OUT`: argparse gives DIR to --ray's optional ADDRESS; a Ray address
+    is never an existing path, so the folder is the input and Ray's default address is used."""
+    from animerec.library import job
+
+    seen = []
+    monkeypatch.setattr(job, "run_library", lambda options: seen.append(options) or 0)
+    videos = make_library(tmp_path / "in", {"a.mp4": 2})
+    assert cli.main(["annotate", "--ray", str(videos), "-o", str(tmp_path / "out")]) == 0
+    assert seen[0].source == videos and seen[0].ray == ""
+    assert cli.main(["annotate", "--ray", "10.0.0.1:6379", "-o", str(tmp_path / "out")]) == 2

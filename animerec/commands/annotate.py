@@ -23,7 +23,7 @@ from animerec.recognition.naming import Decider
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("annotate", help="annotate a video file, or a folder of them")
-    parser.add_argument("input", type=Path, metavar="IN", help="a video file or a folder of videos")
+    parser.add_argument("input", type=Path, nargs="?", metavar="IN", help="a video file or a folder of videos")
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUT",
                         help="annotated .mp4 (one file) or output folder (a folder)")
     parser.add_argument("--jsonl", type=Path, metavar="OUT.jsonl", help="face records, one line per frame")
@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                         help="a folder: run on a Ray cluster (ADDRESS, or 'local' for a local instance; "
                              "needs pip install 'animerec[ray]')")
+    parser.add_argument("--json", action="store_true",
+                        help="a folder: print the job's summary as JSON on standard output")
     add_gallery_args(parser)
     add_config_args(parser)
     parser.set_defaults(handler=run)
@@ -47,14 +49,20 @@ def add_gallery_args(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from animerec.commands.common import check_output
 
+    if args.input is None:
+        # `annotate --ray DIR -o OUT`: --ray's optional ADDRESS took the folder. A Ray address is
+        # never an existing local path, so the folder is what the user meant.
+        if not args.ray or not Path(args.ray).exists():
+            raise UsageError("annotate needs IN, a video file or a folder of videos")
+        args.input, args.ray = Path(args.ray), ""
     source: Path = args.input
     if not source.exists():
         raise UsageError(f"{source}: no such file or folder")
     config = config_from_args(args)
     if source.is_dir():
         return _run_folder(args, config)
-    if args.jobs is not None or args.ray is not None:
-        raise UsageError("--jobs and --ray are for a folder of videos")
+    if args.jobs is not None or args.ray is not None or args.json:
+        raise UsageError("--jobs, --ray and --json are for a folder of videos")
     check_output(args.out, args.overwrite)  # every refusal before any work
     if args.jsonl is not None:
         check_output(args.jsonl, args.overwrite)
@@ -79,7 +87,7 @@ def _run_folder(args: argparse.Namespace, config: Config) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     options = LibraryOptions(args.input, args.out, config, jobs=args.jobs, ray=args.ray,
-                             overwrite=args.overwrite, gallery=args.gallery)
+                             overwrite=args.overwrite, gallery=args.gallery, json=args.json)
     return run_library(options)
 
 

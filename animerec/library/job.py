@@ -11,6 +11,7 @@ or gallery) does so before the first video starts. Only this process writes the 
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 import time
 from collections import deque
@@ -50,6 +51,7 @@ class LibraryOptions:
     overwrite: bool = False
     gallery: Path | None = None
     progress: bool = True
+    json: bool = False  # the summary as JSON on standard output, besides the table on standard error
 
 
 class Runner(Protocol):
@@ -83,9 +85,7 @@ def _run_locked(options: LibraryOptions, jobs: list[VideoJob]) -> int:
         the_plan = plan(jobs, index, options.overwrite)
         remove_stale_temporaries(the_plan.todo)
         if not the_plan.todo:
-            summary = JobSummary((), the_plan.done, 0.0, "nothing to do")
-            print_summary(summary)
-            return exit_code(summary, interrupted=False)
+            return _finish(JobSummary((), the_plan.done, 0.0, "nothing to do"), options, interrupted=False)
         model = _model_source(options)
         runner, description = _runner(options, model, len(the_plan.todo))
         board = ProgressBoard(len(the_plan.todo), len(the_plan.done), enabled=options.progress)
@@ -97,7 +97,13 @@ def _run_locked(options: LibraryOptions, jobs: list[VideoJob]) -> int:
     finally:
         index.close()
     summary = JobSummary(tuple(results), the_plan.done, time.monotonic() - started, description)
+    return _finish(summary, options, interrupted)
+
+
+def _finish(summary: JobSummary, options: LibraryOptions, interrupted: bool) -> int:
     print_summary(summary)
+    if options.json:
+        print(json.dumps(summary.to_json(), ensure_ascii=False), flush=True)
     if interrupted:
         print("animerec: interrupted; run the same command again to finish the rest", file=sys.stderr)
     return exit_code(summary, interrupted)
