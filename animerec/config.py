@@ -72,6 +72,16 @@ class ClassifierConfig(Section):
     model: str = _f("")  # "" = the bundled model
     device: str = _f("auto", choices=("auto", "cpu", "cuda"))
     top_k: int = _f(3, 1, 10)
+    gallery: str = _f("")  # enrolled characters; "" = the default gallery when it exists
+    # The "unknown" threshold: a cosine similarity for a calibrated model, a max-probability for
+    # one without calibration; -1 = the threshold calibrated into the model.
+    unknown_threshold: float = _f(-1.0, -1.0, 1.0)
+
+    def gallery_path(self) -> Path | None:
+        return Path(self.gallery).expanduser() if self.gallery else None
+
+    def threshold(self) -> float | None:
+        return None if self.unknown_threshold == -1.0 else self.unknown_threshold
 
 
 @dataclass(frozen=True)
@@ -220,8 +230,22 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
                         help="detect on frames scaled to this height (0 = full resolution)")
 
 
+def add_naming_args(parser: argparse.ArgumentParser) -> None:
+    """How faces are named: enrolled characters and the unknown threshold (classifier section)."""
+    from animerec.recognition.gallery import default_gallery_path
+
+    parser.add_argument("--gallery", type=Path, metavar="PATH",
+                        help=f"enrolled characters (default: {default_gallery_path()} when it exists)")
+    parser.add_argument("--unknown-threshold", type=float, metavar="T",
+                        help="override the model's calibrated unknown threshold (a cosine similarity)")
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
     overrides = list(args.overrides)
+    if getattr(args, "gallery", None) is not None:
+        overrides.append(f"classifier.gallery={_toml_string(str(args.gallery))}")
+    if getattr(args, "unknown_threshold", None) is not None:
+        overrides.append(f"classifier.unknown_threshold={args.unknown_threshold!r}")
     if args.model is not None:
         overrides.append(f"classifier.model={_toml_string(str(args.model))}")
     if args.device is not None:

@@ -77,6 +77,36 @@ def test_annotate_one_video(clip, tmp_path, capsys):
 
 
 @needs_model
+def test_annotate_takes_the_gallery_and_threshold_from_flags_or_configuration(clip, tmp_path, capsys):
+    """An enrolled character is named in a video with no retraining; the unknown threshold comes
+    from --unknown-threshold or classifier.unknown_threshold; a foreign gallery is refused."""
+    gallery = tmp_path / "mine.json"
+    first_frame = decode_video(clip)[0][0]
+    left_half = tmp_path / "left.png"  # holds the first face only, framed as in the video
+    cv2.imwrite(str(left_half), first_frame[:, :320])
+    assert cli.main(["enroll", "初音ミク", str(left_half), "--gallery", str(gallery)]) == 0
+    runs = {
+        "gallery": ["--gallery", str(gallery)],
+        "configured": ["--set", f"classifier.gallery='{gallery}'", "--set", "classifier.unknown_threshold=1.0"],
+        "flag": ["--unknown-threshold", "1"],
+    }
+    names = {}
+    for label, extra in runs.items():
+        lines = tmp_path / f"{label}.jsonl"
+        assert cli.main(["annotate", str(clip), "-o", str(tmp_path / f"{label}.mp4"), "--jsonl", str(lines),
+                         *extra]) == 0
+        names[label] = {face["name"] for row in read_jsonl(lines) for face in row["faces"]}
+    assert "初音ミク" in names["gallery"]
+    assert names["configured"] == names["flag"] == {"unknown"}
+    capsys.readouterr()
+    missing = str(tmp_path / "none.json")
+    assert cli.main(["annotate", str(clip), "-o", str(tmp_path / "x.mp4"), "--gallery", missing]) == 2
+    assert cli.main(["annotate", str(clip), "-o", str(tmp_path / "y.mp4"),
+                     "--set", "classifier.unknown_threshold=2"]) == 2
+    assert "classifier.unknown_threshold must be between" in capsys.readouterr().err
+
+
+@needs_model
 def test_annotate_a_folder_names_unreadable_videos_and_exits_3(tmp_path, capsys):
     videos = tmp_path / "videos"
     (videos / "sub").mkdir(parents=True)

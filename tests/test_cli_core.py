@@ -100,6 +100,9 @@ def test_version_and_doctor():
         "CPUExecutionProvider",
         "9376d30a",
         "gura",
+        "unknown faces",
+        "threshold",
+        "gallery",
         "display",
         "camera",
     ):

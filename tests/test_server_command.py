@@ -174,3 +174,13 @@ def test_run_with_obs_serves_the_same_overlay(tmp_path: Path) -> None:
 def test_run_with_obs_on_a_public_address_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
     forbid_work(monkeypatch)
     assert cli.main(["run", "--source", "missing.mp4", "--obs", "--set", "server.host=0.0.0.0"]) == EXIT_USAGE
+
+
+def test_serve_refuses_a_missing_gallery_before_opening_the_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the source was opened before the refusal")
+
+    monkeypatch.setattr("animerec.realtime.capture.open_source", refuse)
+    assert cli.main(["serve", "--source", "0", "--gallery", str(tmp_path / "none.json")]) == 2
+    assert "none.json" in capsys.readouterr().err

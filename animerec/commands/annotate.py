@@ -14,7 +14,7 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from animerec.config import Config, add_config_args, config_from_args
+from animerec.config import Config, add_config_args, add_naming_args, config_from_args
 from animerec.errors import EXIT_OK, EXIT_SKIPPED, InputError, UsageError
 from animerec.realtime.protocols import Sink, SourceInfo
 from animerec.recognition.classifier import Classifier, OnnxClassifier
@@ -35,15 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "needs pip install 'animerec[ray]')")
     parser.add_argument("--json", action="store_true",
                         help="a folder: print the job's summary as JSON on standard output")
-    add_gallery_args(parser)
+    add_naming_args(parser)
     add_config_args(parser)
     parser.set_defaults(handler=run)
-
-
-def add_gallery_args(parser: argparse.ArgumentParser) -> None:
-    from animerec.commands.enroll import add_gallery_arg
-
-    add_gallery_arg(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.jsonl is not None:
         check_output(args.jsonl, args.overwrite)
     classifier = load_announced_classifier(config)
-    decider = load_decider(classifier, args.gallery, config)
+    decider = load_decider(classifier, config)
     try:
         annotate_file(source, args.out, args.jsonl, config, classifier, decider)
     except InputError as error:
@@ -87,7 +81,7 @@ def _run_folder(args: argparse.Namespace, config: Config) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     options = LibraryOptions(args.input, args.out, config, jobs=args.jobs, ray=args.ray,
-                             overwrite=args.overwrite, gallery=args.gallery, json=args.json)
+                             overwrite=args.overwrite, json=args.json)
     return run_library(options)
 
 
@@ -100,12 +94,14 @@ def load_announced_classifier(config: Config) -> OnnxClassifier:
     return classifier
 
 
-def load_decider(classifier: OnnxClassifier, gallery: Path | None, config: Config) -> Decider:
-    """The naming decision: open-set with the gallery (`--gallery`, else the default one when it
-    exists) for a calibrated model, the model's softmax otherwise."""
+def load_decider(classifier: OnnxClassifier, config: Config) -> Decider:
+    """The naming decision: open-set with the gallery (`classifier.gallery`, else the default one
+    when it exists) for a calibrated model, the model's softmax otherwise; the threshold from
+    `classifier.unknown_threshold` when set, else the model's calibrated one."""
     from animerec.recognition.naming import decider_for
 
-    return decider_for(classifier.info, gallery, top_k=config.classifier.top_k)
+    settings = config.classifier
+    return decider_for(classifier.info, settings.gallery_path(), settings.threshold(), settings.top_k)
 
 
 def attach_sinks(stack: ExitStack, info: SourceInfo, video: Path | None, jsonl: Path | None,

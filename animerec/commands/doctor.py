@@ -11,6 +11,8 @@ import sys
 from animerec import __version__
 from animerec.errors import EXIT_FAILURE, EXIT_OK, AnimerecError
 from animerec.paths import CASCADE_PATH, CASCADE_SHA256, DEFAULT_MODEL_PATH
+from animerec.recognition.gallery import default_gallery_path, load_gallery
+from animerec.recognition.model_info import OpenSetCalibration
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         rows.append(("labels", ", ".join(classifier.labels)))
+        rows.append(("unknown faces", _calibration(classifier.info.open_set)))
+        rows.append(("gallery", _gallery(classifier.info.model_id)))
     except AnimerecError as error:
         healthy = False
         rows.append(("default model", f"PROBLEM: {error}"))
@@ -63,6 +67,29 @@ def run(args: argparse.Namespace) -> int:
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
     return EXIT_OK if healthy else EXIT_FAILURE
+
+
+def _calibration(open_set: OpenSetCalibration | None) -> str:
+    if open_set is None:
+        return "not calibrated: every face gets a trained name (run `animerec calibrate`)"
+    stats = open_set.stats
+    measured = ""
+    if "known_accept" in stats:
+        measured = (f", measured {stats.get('date', '')}: {100 * stats['known_accept']:.1f}% of known faces "
+                    f"accepted, {100 * stats['unknown_named']:.1f}% of unknown ones named")
+    return f"open set, threshold {open_set.threshold:.3f} (cosine){measured}"
+
+
+def _gallery(model_id: str) -> str:
+    path = default_gallery_path()
+    if not path.is_file():
+        return f"{path}: none yet (`animerec enroll NAME IMAGES...` makes it)"
+    try:
+        gallery = load_gallery(path)
+        gallery.check_model(model_id, path)
+    except AnimerecError as error:
+        return f"{path}: not used: {error}"
+    return f"{path}: {len(gallery)} enrolled character(s): {', '.join(gallery.names) or '-'}"
 
 
 def _display() -> str:

@@ -14,8 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from animerec.commands.annotate import add_gallery_args
-from animerec.config import Config, add_config_args, config_from_args
+from animerec.config import Config, add_config_args, add_naming_args, config_from_args
 from animerec.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
@@ -36,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--stats", action="store_true", help="print the final statistics as JSON on stderr")
     parser.add_argument("--obs", action="store_true",
                         help="also serve the OBS overlay (address from the config's server section)")
-    add_gallery_args(parser)
+    add_naming_args(parser)
     add_config_args(parser)
     parser.set_defaults(handler=run)
 
@@ -59,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     window = Window(f"animerec - {args.source}") if args.show else None  # fails early without a display
     try:
         classifier = load_announced_classifier(config)
-        return _run(args, config, window, classifier, load_decider(classifier, args.gallery, config))
+        return _run(args, config, window, classifier, load_decider(classifier, config))
     finally:
         if window is not None:
             window.close()

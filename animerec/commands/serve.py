@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from animerec.config import Config, ServerConfig, add_config_args, config_from_args
+from animerec.config import Config, ServerConfig, add_config_args, add_naming_args, config_from_args
 from animerec.errors import EXIT_OK
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--virtualcam", action="store_true",
                         help="also send the annotated frames to a virtual camera "
                         "(needs pip install animerec[virtualcam])")
+    add_naming_args(parser)
     add_config_args(parser)
     parser.set_defaults(handler=run)
 
@@ -62,17 +63,18 @@ def run(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace, config: Config, settings: ServerConfig) -> int:
     from animerec.api import build_pipeline
-    from animerec.commands.annotate import load_announced_classifier
+    from animerec.commands.annotate import load_announced_classifier, load_decider
     from animerec.interrupts import sigterm_as_interrupt
     from animerec.realtime.capture import open_source
     from animerec.server import start_server
 
     classifier = load_announced_classifier(config)
+    decider = load_decider(classifier, config)  # a bad gallery is refused before the source opens
     source = open_source(args.source, paced=True, loop=True)
     try:
         with ExitStack() as stack, sigterm_as_interrupt():
             pipeline = stack.enter_context(
-                build_pipeline(source, config, classifier=classifier, status=True)
+                build_pipeline(source, config, classifier=classifier, decider=decider, status=True)
             )
             server, url = start_server(settings, pipeline.stats.snapshot)
             stack.callback(server.close)  # runs before the pipeline's close: clients see 1001 first

@@ -49,7 +49,6 @@ class LibraryOptions:
     jobs: int | None = None  # None: one per core (local) or as many as the cluster has CPUs (Ray)
     ray: str | None = None  # None: this machine; "": Ray's default; "local"; or a cluster address
     overwrite: bool = False
-    gallery: Path | None = None
     progress: bool = True
     json: bool = False  # the summary as JSON on standard output, besides the table on standard error
 
@@ -161,12 +160,12 @@ def _model_source(options: LibraryOptions) -> ModelSource:
     from animerec.recognition.gallery import default_gallery_path, open_gallery
     from animerec.recognition.naming import make_decider
 
-    config = options.config
-    classifier = load_announced_classifier(config)
+    settings = options.config.classifier
+    classifier = load_announced_classifier(options.config)
     # An explicit gallery must exist and match the model; the default one applies when it matches.
-    enrolled = open_gallery(options.gallery, classifier.info.model_id)
-    make_decider(classifier.info, enrolled, None, config.classifier.top_k)  # refusals (exit 2) come now
-    gallery = None if enrolled is None else (options.gallery or default_gallery_path())
+    enrolled = open_gallery(settings.gallery_path(), classifier.info.model_id)
+    make_decider(classifier.info, enrolled, settings.threshold(), settings.top_k)  # refusals (exit 2) come now
+    gallery = None if enrolled is None else (settings.gallery_path() or default_gallery_path())
     digest = hashlib.sha256(classifier.path.read_bytes())
     if gallery is not None:
         digest.update(gallery.read_bytes())

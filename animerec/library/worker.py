@@ -161,7 +161,7 @@ def _load(model: ModelSource, config: Config) -> tuple[Classifier, Decider]:
     level = naming_log.level
     naming_log.setLevel(logging.ERROR)  # its warnings were shown once by the parent, not once per worker
     try:
-        decider = make_decider(classifier.info, gallery, None, config.classifier.top_k)
+        decider = make_decider(classifier.info, gallery, config.classifier.threshold(), config.classifier.top_k)
     finally:
         naming_log.setLevel(level)
     _LOADED.clear()  # one model per job: do not keep an earlier job's in memory
