@@ -148,3 +148,122 @@ def test_machine_info_and_memory_are_measured_here() -> None:
     assert (peak_rss_mb() or 0) > 0
     if sys.platform.startswith("linux"):
         assert (current_rss_mb() or 0) > 0
+
+
+def _library_entry() -> dict[str, Any]:
+    """A `library` role result as the worker writes it (numbers made up, shapes real)."""
+    rows = [
+        {"runner": "local", "cores": 1, "default": False, "pinned": True, "jobs": 1, "detector_threads": 1,
+         "description": "1 process(es) x 1 detector thread(s)", "wall_s": 31.25, "elapsed_s": 27.0,
+         "videos_per_hour": 800.0, "done": 6, "failed": 0, "frames": 864, "faces": 1630, "cpu_s": 41.6},
+        {"runner": "local", "cores": 2, "default": True, "pinned": False, "jobs": 2, "detector_threads": 1,
+         "description": "2 process(es) x 1 detector thread(s)", "wall_s": 17.5, "elapsed_s": 14.4,
+         "videos_per_hour": 1500.0, "done": 6, "failed": 0, "frames": 864, "faces": 1630, "cpu_s": 42.0},
+        {"runner": "ray", "cores": 1, "default": False, "error": "exit code 1: boom"},
+        {"runner": "ray", "cores": 2, "default": True, "pinned": False, "jobs": 2, "detector_threads": 1,
+         "description": "ray, 2 tasks at a time", "wall_s": 28.75, "elapsed_s": 26.0,
+         "videos_per_hour": 830.0, "done": 6, "failed": 0, "frames": 864, "faces": 1630, "cpu_s": 50.0},
+    ]
+    from animerec.benchmarks.library_scaling import add_speedups
+
+    add_speedups(rows)
+    return {"clips": 6, "frames_per_clip": 144, "width": 1280, "height": 720, "fps": 24.0, "usable_cores": 2,
+            "notes": ["2 usable core(s) here: 2 cores is every core, measured once, as the default layout"],
+            "layouts": rows, "process_peak_rss_mb": 80.0}
+
+
+def _assembled(results_library: dict[str, Any] | None) -> dict[str, Any]:
+    """`analysis.assemble` over empty measurements (plus the library role when given), with the
+    header fields the runner adds: enough for `to_markdown`."""
+    from animerec.benchmarks.analysis import assemble
+
+    results: dict[str, dict[str, Any]] = {"limits": {}, "pipeline": {}, "keras": {"skipped": "not installed"}}
+    if results_library is not None:
+        results["library"] = results_library
+    report, _ = assemble([], {"config": {"pipeline": {"max_batch": 16}}}, results, [])
+    machine = {"cpu": "test cpu", "cores": 2, "ram_gb": 4, "os": "Linux", "python": "3.11", "opencv": "4",
+               "provider": "CPUExecutionProvider"}
+    return {"machine": machine, "date": "2026-11-27", "profile": "full", "duration_s": 1.0, **report,
+            "targets": []}
+
+
+def test_speedup_is_over_the_same_runners_one_core_run() -> None:
+    rows = {(r["runner"], r["cores"]): r for r in _library_entry()["layouts"]}
+    assert (rows["local", 1]["speedup"], rows["local", 1]["efficiency"]) == (1.0, 1.0)
+    assert (rows["local", 2]["speedup"], rows["local", 2]["efficiency"]) == (1.88, 0.94)  # 1500 / 800
+    assert rows["ray", 2]["speedup"] is None  # its 1-core run failed: nothing to compare with
+    assert rows["ray", 1]["speedup"] is None
+
+
+def test_library_section_renders_the_layouts_only_when_measured() -> None:
+    from animerec.benchmarks.report import to_markdown
+
+    report = _assembled(_library_entry())
+    assert "process_peak_rss_mb" not in report["library"] and len(report["library"]["layouts"]) == 4
+    markdown = to_markdown(report)
+    section = markdown.split("## Library jobs (videos per hour)", 1)[1].split("## How this was measured", 1)[0]
+    assert "6 synthetic 720p clips of 144 frames each" in section
+    assert "wall time includes start-up" in section
+    header = ("| runner | cores | layout (processes x threads) | wall s | videos/hour | speed-up vs 1 core "
+              "| efficiency |")
+    assert header in section
+    assert "| local | 1 | 1 x 1 | 31.25 | 800 | 1.00 | 1.00 |" in section
+    assert "| local | 2 (all) | 2 x 1 | 17.50 | 1500 | 1.88 | 0.94 |" in section
+    assert "| ray | 1 | failed: exit code 1: boom | – | – | – | – |" in section
+    assert "| ray | 2 (all) | 2 x 1 | 28.75 | 830 | – | – |" in section
+    assert "measured once, as the default layout" in section
+    assert "## Library jobs" not in to_markdown(_assembled(None))
+    assert "library" not in _assembled(None)
+
+
+def test_library_role_is_asked_for_not_default() -> None:
+    from animerec.benchmarks.library_scaling import core_counts, layouts
+    from animerec.benchmarks.runner import ROLES, BenchOptions
+    from animerec.benchmarks.workloads import QUICK
+    from animerec.config import Config
+
+    options = BenchOptions(QUICK, Config(), ROOT / "animerec" / "models" / "default.onnx", None)
+    assert options.roles == ROLES and "library" not in ROLES
+    assert BenchOptions(QUICK, Config(), options.model, None, library=True).roles == (*ROLES, "library")
+    assert (core_counts(1), core_counts(2), core_counts(16)) == ([1], [1, 2], [1, 2, 16])
+    assert [(la.cores, la.default, la.arguments()) for la in layouts("ray", 2)] == [
+        (1, False, ["--ray", "local", "--jobs", "1", "--detector-threads", "1"]), (2, True, ["--ray", "local"])]
+
+
+def test_library_role_measures_local_jobs_for_real() -> None:
+    """The `library` role on two 12-frame clips: real `animerec annotate` commands, the bundled model."""
+    from animerec.benchmarks.library_scaling import core_counts, run
+    from animerec.library.jobs import usable_cores
+
+    result = run({"library": {"clips": 2, "frames": 12, "runners": ["local"]}})
+    rows = result["layouts"]
+    assert [row["cores"] for row in rows] == core_counts(usable_cores())
+    for row in rows:
+        assert row["runner"] == "local" and "error" not in row, row
+        assert (row["done"], row["failed"], row["frames"]) == (2, 0, 24)
+        assert row["videos_per_hour"] > 0 and row["wall_s"] >= row["elapsed_s"] > 0
+        if sys.platform.startswith("linux"):
+            assert row["cpu_s"] > 0
+            assert row["pinned"] is (not row["default"])
+    one = rows[0]
+    assert (one["cores"], one["jobs"], one["detector_threads"]) == (1, 1, 1)
+    assert one["description"] == "1 process(es) x 1 detector thread(s)"  # the flags reached the job
+    assert (one["speedup"], one["efficiency"]) == (1.0, 1.0)
+    assert rows[-1]["default"] is True and rows[-1]["flags"] == ""
+
+
+@pytest.mark.slow
+def test_library_layout_runs_on_a_local_ray_instance(tmp_path: Path) -> None:
+    """One Ray layout (a local instance starts in about 10 s): one core, pinned, two tiny clips."""
+    pytest.importorskip("ray")
+    import os
+
+    from animerec.benchmarks.library_scaling import Layout, make_clips, measure
+
+    make_clips(tmp_path / "clips", 2, 12)
+    env = {**os.environ, "ANIMEREC_GALLERY": str(tmp_path / "no-gallery.json")}
+    row = measure(Layout("ray", 1, default=False), tmp_path / "clips", tmp_path / "out", env, [])
+    assert "error" not in row, row
+    assert (row["done"], row["frames"], row["jobs"]) == (2, 24, 1)
+    assert row["description"] == "ray, 1 tasks at a time"
+    assert row["videos_per_hour"] > 0 and row["wall_s"] >= row["elapsed_s"] > 0

@@ -1,5 +1,6 @@
 """Turn the workers' raw measurements into the report: per-workload rows, quality, baselines,
-sweeps and memory. Pure functions over plain dicts; nothing here measures or imports a model.
+sweeps, memory and, when measured (`--library`), library-job scaling. Pure functions over plain
+dicts; nothing here measures or imports a model.
 """
 
 from __future__ import annotations
@@ -219,4 +220,11 @@ def assemble(workloads: list[Workload], plan: dict[str, Any], results: dict[str,
             "limits_process_peak_rss_mb": results["limits"].get("process_peak_rss_mb"),
         },
     }
+    if "library" in results:
+        report["library"] = _library_entry(results["library"])
     return report, latencies
+
+
+def _library_entry(library: dict[str, Any]) -> dict[str, Any]:
+    """The library role's layouts as measured (or its error); its own peak RSS says nothing here."""
+    return {key: value for key, value in library.items() if key != "process_peak_rss_mb"}

@@ -175,16 +175,51 @@ def _memory(report: Report) -> list[str]:
             f"{m['rss_growth_mb']} MiB. `animerec bench --soak-minutes 10` measures minute 1 to minute 10.", ""]
 
 
+def _library_row(row: dict[str, Any]) -> tuple[Any, ...]:
+    if "skipped" in row:
+        return (row["runner"], None, f"skipped: {row['skipped']}", None, None, None, None)
+    cores = f"{row['cores']} (all)" if row.get("default") else row["cores"]
+    if "error" in row:
+        return (row["runner"], cores, f"failed: {row['error']}", None, None, None, None)
+    jobs, threads = row.get("jobs"), row.get("detector_threads")
+    layout = f"{jobs} x {threads}" if jobs and threads else row.get("description")
+    return (row["runner"], cores, layout, row["wall_s"], f"{row['videos_per_hour']:.0f}", row.get("speedup"),
+            row.get("efficiency"))
+
+
+def _library(report: Report) -> list[str]:
+    library = report.get("library")
+    if library is None:
+        return []
+    lines = ["## Library jobs (videos per hour)", ""]
+    if "error" in library:
+        return [*lines, f"Not measured: {library['error']}.", ""]
+    lines += [f"{library['clips']} synthetic 720p clips of {library['frames_per_clip']} frames each "
+              f"({library['width']}x{library['height']} at {library['fps']:g} fps, the sample faces walking, "
+              "with audio), one `animerec annotate DIR -o OUTDIR --json` per row on a fresh output folder; "
+              "wall time includes start-up and shutdown (Python, the model check, the workers, `ray.init`), "
+              "videos/hour is the job's own summary. k cores = `--jobs k --detector-threads 1`, pinned to k "
+              "cores; all = the default layout (no `--jobs`). Speed-up: videos/hour over the same runner's "
+              "1-core run; efficiency: speed-up / cores.", ""]
+    header = ("runner", "cores", "layout (processes x threads)", "wall s", "videos/hour", "speed-up vs 1 core",
+              "efficiency")
+    lines += _table(header, [_library_row(row) for row in library["layouts"]])
+    return lines + [f"- {note}" for note in library.get("notes", [])] + ([""] if library.get("notes") else [])
+
+
 METHOD = """## How this was measured
 
-Regenerate with `animerec bench --md benchmarks/RESULTS.md --plots benchmarks/ --json benchmarks/results.json
---overwrite` (add `--soak-minutes 10` for the ten-minute memory soak); `animerec bench --quick` is the smoke run
-the test suite executes. The code is in `animerec/benchmarks/`.
+Regenerate with `animerec bench --library --md benchmarks/RESULTS.md --plots benchmarks/ --json
+benchmarks/results.json --overwrite` (add `--soak-minutes 10` for the ten-minute memory soak; `--library`
+runs whole library jobs, for minutes); `animerec bench --quick` is the smoke run the test suite executes.
+The code is in `animerec/benchmarks/`.
 
 - Three processes measure in turn, never at once: `limits` (decode and detection alone, the full-resolution
   reference, the classifier and the isolated stage costs), `pipeline` (the pipeline through its public API;
   TensorFlow is never imported there, so its peak RSS is the annotate process's own) and `keras` (the report's
-  loop). All use the same clips, written to a temporary folder, and the same configuration.
+  loop). All use the same clips, written to a temporary folder, and the same configuration. With `--library`
+  a fourth, `library`, runs `animerec annotate DIR -o OUTDIR` as commands of their own on clips of its own
+  (its section says which), with the given model and device and the rest of the configuration at its defaults.
 - Each sweep changes one knob and keeps every other at the configuration shown in the JSON report.
 - The pipeline's FPS counts from the first frame requested to the last frame received, model loading excluded,
   like the report's loop, whose timing starts after its Keras warm-up.
@@ -198,7 +233,7 @@ the test suite executes. The code is in `animerec/benchmarks/`.
 
 def to_markdown(report: Report, plots: Sequence[str] = ()) -> str:
     lines = _header(report) + _targets(report) + _file_mode(report) + _quality(report) + _live(report)
-    lines += _stages(report) + _baselines(report) + _memory(report)
+    lines += _stages(report) + _baselines(report) + _memory(report) + _library(report)
     if plots:
         lines += ["## Plots", ""] + [f"![{name}]({name})" for name in plots] + [""]
     return "\n".join(lines) + "\n" + METHOD

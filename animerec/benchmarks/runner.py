@@ -4,7 +4,9 @@ the report and check the targets.
 The runner itself measures nothing: three worker processes do, one at a time, on the same clips,
 with the same configuration, so every comparison is between numbers of one run, and each process's
 memory is its own: the pipeline's peak RSS is never inflated by TensorFlow, which only the `keras`
-role imports. Everything they write goes to a temporary folder, never into the repository.
+role imports. With `library` (`animerec bench --library`, minutes) a fourth runs last: library jobs
+with 1, 2 and all cores, locally and on a local Ray instance (library_scaling.py). Everything they
+write goes to a temporary folder, never into the repository.
 
     python -m animerec.benchmarks.runner ROLE PLAN.json RESULT.json   (one worker; the runner's job)
 """
@@ -31,6 +33,7 @@ from animerec.config import Config
 from animerec.paths import SAMPLE_FACES_DIR
 
 ROLES = ("limits", "pipeline", "keras")  # keras last: TensorFlow's import is the slowest start
+LIBRARY_ROLE = "library"  # only when asked (--library): it runs whole library jobs, for minutes
 WORKER_TIMEOUT_S = 6 * 3600.0  # a soak run may be long; a hung worker must still end
 
 
@@ -42,6 +45,11 @@ class BenchOptions:
     videos_dir: Path | None
     user_videos: list[Path] = field(default_factory=list)
     soak_minutes: float = 0.0
+    library: bool = False  # also measure library-job scaling (the `library` role)
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return (*ROLES, LIBRARY_ROLE) if self.library else ROLES
 
 
 @dataclass
@@ -72,7 +80,7 @@ def make_plan(options: BenchOptions, workloads: list[Workload]) -> dict[str, Any
     reference_for = at_720 if quick else [w.name for w in workloads if w.name in at_720 or w.kind != "real"]
     # The report's loop costs seconds per frame at 1080p: real clips get it at 720p (the target) only.
     baseline_for = [w.name for w in workloads if w.name in at_720 or (not quick and w.kind != "real")]
-    return {
+    plan: dict[str, Any] = {
         "profile": profile.name,
         "config": asdict(options.config),
         "model": str(options.model),
@@ -95,6 +103,9 @@ def make_plan(options: BenchOptions, workloads: list[Workload]) -> dict[str, Any
         },
         "soak_minutes": options.soak_minutes,
     }
+    if options.library:  # 720p clips like docs/LIBRARY.md's hand-run measurement
+        plan["library"] = {"clips": 2 if quick else 6, "frames": 24 if quick else 144, "runners": ["local", "ray"]}
+    return plan
 
 
 def run_worker(role: str, plan: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -131,7 +142,7 @@ def run_bench(options: BenchOptions) -> BenchResult:
         workloads, notes = build_workloads(options.profile, folder, options.videos_dir, options.user_videos)
         plan = make_plan(options, workloads)
         results = {}
-        for role in ROLES:
+        for role in options.roles:
             say(f"measuring: {role}")
             results[role] = run_worker(role, plan, folder)
     failed = [role for role, result in results.items() if "error" in result]
@@ -164,7 +175,11 @@ def _role(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
         from animerec.benchmarks import report_loop
 
         return report_loop.run
-    raise SystemExit(f"unknown worker role {name!r} (one of {', '.join(ROLES)})")
+    if name == LIBRARY_ROLE:
+        from animerec.benchmarks import library_scaling
+
+        return library_scaling.run
+    raise SystemExit(f"unknown worker role {name!r} (one of {', '.join((*ROLES, LIBRARY_ROLE))})")
 
 
 def worker_main(argv: list[str]) -> int:

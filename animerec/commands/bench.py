@@ -1,12 +1,17 @@
-"""`animerec bench [--quick] [--json PATH] [--md PATH] [--plots DIR] [--video FILE]`.
+"""`animerec bench [--quick] [--library] [--json PATH] [--md PATH] [--plots DIR] [--video FILE]
+[--videos-dir DIR] [--soak-minutes N] [--overwrite]`.
 
 FPS, latency, memory and quality of the pipeline against the report's loop and the limits of its
 parts, all measured in one run (see animerec/benchmarks/runner.py). `--quick` is the seconds-long
-smoke run the test suite executes. Nothing is written inside the repository unless an output
-flag asks for it; with `--json -` standard output carries the JSON document only. With no output
-flag the Markdown report goes to standard output.
+smoke run the test suite executes. `--library` also measures library jobs (`annotate DIR -o
+OUTDIR`): videos per hour with 1, 2 and all cores, in local processes and on a local Ray instance
+(minutes; 2 clips of 24 frames with `--quick`, 6 of 144 otherwise; off by default). `--video`
+adds a clip at its own size, `--videos-dir` names the real clips, `--soak-minutes N` adds a live
+memory soak, `--overwrite` replaces existing outputs. Nothing is written inside the repository
+unless an output flag asks for it; with `--json -` standard output carries the JSON document only.
+With no output flag the Markdown report goes to standard output.
 
-    animerec bench --md benchmarks/RESULTS.md --plots benchmarks/ --json benchmarks/results.json
+    animerec bench --library --md benchmarks/RESULTS.md --plots benchmarks/ --json benchmarks/results.json
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "skipped, and said so, when absent)")
     parser.add_argument("--soak-minutes", type=float, default=0.0, metavar="N",
                         help="also run live for N minutes (N >= 2) and measure memory growth from minute 1 to N")
+    parser.add_argument("--library", action="store_true",
+                        help="also measure library jobs: videos per hour with 1, 2 and all cores, locally and "
+                             "on a local Ray instance (takes minutes)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     add_config_args(parser)
     parser.set_defaults(handler=run)
@@ -79,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         videos_dir=args.videos_dir,
         user_videos=list(args.video),
         soak_minutes=args.soak_minutes,
+        library=args.library,
     )
     result = run_bench(options)
     report = result.report
