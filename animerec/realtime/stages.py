@@ -134,6 +134,8 @@ class DetectWorker(Stage):
     With `late_after_s` (live sources), a frame older than that when taken skips the cascade and
     takes the newest detections: skipping costs nothing, so the workers catch up with the newest
     frame within one detection, and latency stays bounded instead of queueing up behind a burst.
+    A late frame's near-duplicates borrow the same boxes, until the next fresh detection (at most
+    `max_reuse` frames later).
     """
 
     def __init__(self, number: int, detector: Detector, inbox: BoundedQueue[Work | EndOfStream],
