@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
-from library_helpers import jsonl_lines, make_library, statuses
+from library_helpers import interrupt_job, jsonl_lines, make_library, statuses
 from media import make_test_video
 
 from animerec import cli
@@ -120,18 +116,8 @@ def test_ctrl_c_stops_workers_keeps_finished_videos_and_exits_130(tmp_path):
     # One short video that finishes at once, one long enough to be interrupted.
     videos = make_library(tmp_path / "in", {"a_short.mp4": 4, "b_long.mp4": 2400})
     out = tmp_path / "out"
-    env = {**os.environ, "ANIMEREC_GALLERY": str(tmp_path / "none.json")}
-    job = subprocess.Popen([sys.executable, "-m", "animerec", "annotate", str(videos), "-o", str(out),
-                            "--jobs", "2"], env=env, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and job.poll() is None:
-        if (out / "library.sqlite").exists() and statuses(out).get("a_short.mp4") == "done":
-            break
-        time.sleep(0.2)
-    assert job.poll() is None, "the long video finished before it could be interrupted"
-    job.send_signal(signal.SIGINT)
-    _, err = job.communicate(timeout=20)
-    assert job.returncode == 130, err
+    code, err = interrupt_job(videos, out, tmp_path / "none.json", "--jobs", "2")
+    assert code == 130, err
     assert statuses(out) == {"a_short.mp4": "done", "b_long.mp4": "interrupted"}
     assert jsonl_lines(out / "a_short.jsonl") == 4
     partial = jsonl_lines(out / "b_long.jsonl")

@@ -3,14 +3,10 @@ that each test starts (2 CPUs, no dashboard) and the runner shuts down."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
 
 import pytest
-from library_helpers import jsonl_lines, make_library, statuses
+from library_helpers import interrupt_job, jsonl_lines, make_library, statuses
 
 from animerec import cli
 from animerec.library.worker import CRASH_FLAGS_ENV
@@ -69,18 +65,8 @@ def test_missing_ray_is_a_usage_error_naming_the_extra(tmp_path, monkeypatch, ca
 def test_ctrl_c_stops_ray_tasks_keeps_finished_videos_and_exits_130(ray, tmp_path):
     videos = make_library(tmp_path / "in", {"a_short.mp4": 4, "b_long.mp4": 2400})
     out = tmp_path / "out"
-    env = {**os.environ, "ANIMEREC_GALLERY": str(tmp_path / "none.json")}
-    job = subprocess.Popen([sys.executable, "-m", "animerec", "annotate", str(videos), "-o", str(out),
-                            "--ray", "local", "--jobs", "2"], env=env, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 90  # a local Ray instance takes a while to start
-    while time.monotonic() < deadline and job.poll() is None:
-        if (out / "library.sqlite").exists() and statuses(out).get("a_short.mp4") == "done":
-            break
-        time.sleep(0.2)
-    assert job.poll() is None, "the long video finished before it could be interrupted"
-    job.send_signal(signal.SIGINT)
-    _, err = job.communicate(timeout=60)
-    assert job.returncode == 130, err
+    code, err = interrupt_job(videos, out, tmp_path / "none.json", "--ray", "local", "--jobs", "2", start_s=90)
+    assert code == 130, err
     assert statuses(out) == {"a_short.mp4": "done", "b_long.mp4": "interrupted"}
     assert jsonl_lines(out / "a_short.jsonl") == 4
     assert "run the same command again" in err
