@@ -97,7 +97,7 @@ class PipelineConfig(Section):
     max_reuse: int = _f(12, 0, 10000, unit="frames")  # fresh detection after this many reuses
     # Live sources only: a frame that waited longer than this for a detector takes the newest
     # detections instead of running the cascade, so a burst never queues up latency (0 = off).
-    late_frame_ms: float = _f(40.0, 0.0, 10000.0, unit="ms")
+    late_frame_ms: float = _f(20.0, 0.0, 10000.0, unit="ms")
 
 
 @dataclass(frozen=True)
