@@ -1,7 +1,7 @@
 """Write animerec/models/MODEL_CARD.md from the default model's training run, the runs it is
 compared with, and the exported default model.
 
-    .venv/bin/python scripts/model_card.py runs/cosface runs/anime runs/seed [--model animerec/models/default.onnx]
+    .venv/bin/python scripts/model_card.py runs/anime runs/cosface runs/seed [--model animerec/models/default.onnx]
 
 Accuracy comes from each run's metrics.json (the same validation split for all); CPU speed is
 measured here, on the exported ONNX model through the runtime classifier. Hand-written findings
