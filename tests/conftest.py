@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,11 @@ from animerec.paths import SAMPLE_FACES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# A shell starts background jobs (`pytest &`, nohup) with SIGINT ignored, and an ignored signal
+# stays ignored in every child: the Ctrl-C tests' subprocesses would never see it. A handler
+# here is reset to the default on exec, so the commands under test get Python's usual Ctrl-C.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
