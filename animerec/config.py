@@ -89,7 +89,7 @@ class PipelineConfig(Section):
     NAME = "pipeline"
     detector_threads: int = _f(2, 1, 16)
     max_batch: int = _f(16, 1, 256, unit="crops")
-    max_wait_ms: float = _f(20.0, 0.0, 1000.0, unit="ms")
+    max_wait_ms: float = _f(20.0, 0.0, 1000.0, unit="ms")  # files; live sources never wait
     frame_queue: int = _f(4, 1, 256, unit="frames")  # before detection: the one that drops (live)
     result_queue: int = _f(8, 1, 256, unit="frames")  # between the later stages: always blocks
     working_height: int = _f(360, 0, 4320, unit="px")  # 0 = detect at full resolution

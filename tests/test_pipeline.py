@@ -203,6 +203,16 @@ def test_late_live_frames_take_the_newest_detections_instead_of_queueing():
     assert stats["dropped"] < outcomes[0.0][0]["dropped"]  # skipping drains the queue
 
 
+def test_live_sources_classify_at_once_instead_of_waiting_for_a_fuller_batch():
+    settings = PipelineConfig(detector_threads=1, max_batch=64, max_wait_ms=1000.0, dedup_threshold=0.0)
+    classifier = FakeClassifier()
+    source = FakeSource(20, live=True, delay=0.01)
+    pipeline = Pipeline(source, FakeDetector(), classifier, settings=settings)
+    items = run_all(pipeline)
+    assert len(items) == 20 and classifier.batches and max(classifier.batches) <= 4
+    assert pipeline.stats.snapshot()["latency_ms"]["p95"] < 500  # a file source would hold them 1 s
+
+
 def test_a_late_first_frame_is_still_detected():
     detector = FakeDetector(delay=0.02)
     settings = PipelineConfig(detector_threads=1, frame_queue=8, dedup_threshold=0.0, late_frame_ms=0.001)

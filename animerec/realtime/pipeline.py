@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -107,12 +108,14 @@ class Pipeline:
         self._out: BoundedQueue[Any] = BoundedQueue("out", settings.result_queue, DropPolicy.BLOCK)
         live = self.policy is DropPolicy.DROP_OLDEST
         late_after_s = settings.late_frame_ms / 1000.0 if live else 0.0
+        # Live, a frame waiting for other frames' crops is latency: classify what is there now.
+        batching = replace(settings, max_wait_ms=0.0) if live else settings
         dedup = NearDuplicates(settings.dedup_threshold, settings.max_reuse)
         decider = decider if decider is not None else default_decider(classifier, top_k)
         self.stages: list[Stage] = [
             SourceReader(source, self._frames, n, dedup, stop, stats),
             *(DetectWorker(i, detector, self._frames, self._detected, stop, stats, late_after_s) for i in range(n)),
-            TrackStage(detector, classifier, self._detected, self._named, decider, settings,
+            TrackStage(detector, classifier, self._detected, self._named, decider, batching,
                        tracker or TrackerConfig(), stop, stats),
             OverlayStage(self._named, self._out, annotator, status, stop, stats),
         ]
