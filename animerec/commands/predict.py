@@ -11,7 +11,7 @@ from typing import Any
 import cv2
 
 from animerec.commands.common import add_model_args, check_output, load_recognizer
-from animerec.commands.enroll import add_gallery_arg
+from animerec.config import add_naming_args
 from animerec.errors import EXIT_OK, EXIT_SKIPPED, UsageError
 from animerec.recognition.images import UnreadableImage, load_image
 from animerec.recognition.naming import decider_for
@@ -25,9 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--crops", action="store_true", help="each image is one face crop: no detection")
     parser.add_argument("--json", action="store_true", help="print the face records as JSON on stdout")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output images")
-    parser.add_argument("--unknown-threshold", type=float, metavar="T",
-                        help="override the model's calibrated unknown threshold (a cosine similarity)")
-    add_gallery_arg(parser)
+    add_naming_args(parser)
     add_model_args(parser)
     parser.set_defaults(handler=run)
 
