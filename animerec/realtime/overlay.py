@@ -69,9 +69,14 @@ def find_font() -> Path | None:
 
 
 class TextRenderer:
-    """Text -> an 8-bit coverage mask, rendered once per distinct string."""
+    """Text -> an 8-bit coverage mask, rendered once per distinct string among the last `cached`.
 
-    def __init__(self, size: int = 16, font: str | Path = "") -> None:
+    The cache is the renderer's memory: size it to how often strings come back. Face labels
+    repeat for as long as a track's vote holds; a status line changes with every refresh and is
+    only reused until the next one.
+    """
+
+    def __init__(self, size: int = 16, font: str | Path = "", cached: int = 256) -> None:
         path = Path(font) if font else find_font()
         if path is not None:
             self.font: Any = ImageFont.truetype(str(path), size)
@@ -79,7 +84,7 @@ class TextRenderer:
             self.font = ImageFont.load_default(size)
         self.path = path
         self.size = size
-        self._mask = lru_cache(maxsize=1024)(self._render)
+        self._mask = lru_cache(maxsize=cached)(self._render)
 
     def mask(self, text: str) -> NDArray[np.uint8]:
         return self._mask(text)
@@ -174,7 +179,7 @@ class StatusAnnotator:
     snapshot (the keys of `Stats.snapshot`)."""
 
     def __init__(self, *, font_size: int = 14, font: str | Path = "") -> None:
-        self.text = TextRenderer(font_size, font)
+        self.text = TextRenderer(font_size, font, cached=2)
 
     @staticmethod
     def line(snapshot: Mapping[str, Any]) -> str:
