@@ -28,9 +28,11 @@ from animerec.realtime.overlay import FaceAnnotator, StatusAnnotator
 from animerec.realtime.pipeline import Pipeline
 from animerec.realtime.protocols import Source
 from animerec.recognition.classifier import Classifier, OnnxClassifier
-from animerec.recognition.detector import CascadeDetector
+from animerec.recognition.classifier import announce as announce_provider
+from animerec.recognition.detector import Detector
+from animerec.recognition.detectors import make_detector
 from animerec.recognition.images import load_image
-from animerec.recognition.naming import Decider
+from animerec.recognition.naming import Decider, decider_for
 from animerec.recognition.recognizer import Recognizer
 from animerec.records import AnnotatedFrame, Faces
 
@@ -39,16 +41,30 @@ __all__ = [
     "Recognizer",
     "annotate_frames",
     "build_pipeline",
+    "face_annotator",
     "load_classifier",
+    "load_decider",
     "load_recognizer",
     "recognise",
 ]
 
 
-def load_classifier(config: Config | None = None) -> OnnxClassifier:
-    """The ONNX classifier the configuration names (the bundled model by default)."""
+def load_classifier(config: Config | None = None, *, announce: bool = False) -> OnnxClassifier:
+    """The ONNX classifier the configuration names (the bundled model by default); with
+    `announce`, one line on standard error says where it runs (the execution provider)."""
     config = config or Config()
-    return OnnxClassifier(config.model_path(), device=config.classifier.device)
+    classifier = OnnxClassifier(config.model_path(), device=config.classifier.device)
+    if announce:
+        announce_provider(classifier)
+    return classifier
+
+
+def load_decider(classifier: OnnxClassifier, config: Config | None = None) -> Decider:
+    """The naming decision: open-set with the gallery (`classifier.gallery`, else the default one
+    when it exists) for a calibrated model, the model's softmax otherwise; the threshold from
+    `classifier.unknown_threshold` when set, else the model's calibrated one."""
+    settings = (config or Config()).classifier
+    return decider_for(classifier.info, settings.gallery_path(), settings.threshold(), settings.top_k)
 
 
 def load_recognizer(config: Config | None = None, *, full_resolution: bool = True) -> Recognizer:
@@ -58,10 +74,9 @@ def load_recognizer(config: Config | None = None, *, full_resolution: bool = Tru
     `full_resolution=False` to use the configuration's working height instead.
     """
     config = config or Config()
-    settings = config.cascade_settings()
     if full_resolution:
-        settings = replace(settings, working_height=0)
-    return Recognizer(CascadeDetector(settings), load_classifier(config), config.classifier.top_k)
+        config = replace(config, pipeline=replace(config.pipeline, working_height=0))
+    return Recognizer(make_detector(config), load_classifier(config), config.classifier.top_k)
 
 
 @lru_cache(maxsize=1)
@@ -74,36 +89,43 @@ def recognise(image: NDArray[np.uint8] | str | Path, recognizer: Recognizer | No
 
     The default recognizer (bundled model, default settings) is built on the first call and
     kept; pass your own to use another model or settings. Raises
-    `animerec.recognition.images.UnreadableImage` for a file that is not a usable image.
+    `animerec.recognition.images.UnreadableImage` (an `InputError` whose message names the file;
+    `.reason` says why) for a file that is not a usable image.
     """
     if isinstance(image, (str, Path)):
         image = load_image(image)
     return (recognizer or _default_recognizer()).recognise(image)
 
 
+def face_annotator(config: Config | None = None) -> FaceAnnotator:
+    """The face boxes and labels as the configuration's overlay section styles them."""
+    overlay = (config or Config()).overlay
+    return FaceAnnotator(show_top3=overlay.top3, show_track=overlay.show_track, font_size=overlay.font_size,
+                         thickness=overlay.thickness, font=overlay.font)
+
+
 def build_pipeline(source: Source, config: Config | None = None, *,
                    classifier: Classifier | None = None, decider: Decider | None = None,
-                   annotate: bool = True, status: bool = False) -> Pipeline:
+                   annotate: bool = True, status: bool = False, detector: Detector | None = None) -> Pipeline:
     """A `Pipeline` for `source` with each stage given its own part of `config`.
 
     `decider` turns a track's voted scores into a name (see animerec.recognition.naming; e.g.
     `decider_for(classifier.info, gallery_path)` for enrolled characters); by default the model's
     own decision. `annotate=False` skips drawing (`AnnotatedFrame.annotated` is then the frame
     itself); `status=True` adds the status line (FPS, latency, provider, drops) when the
-    configuration's `overlay.status_line` allows it.
+    configuration's `overlay.status_line` allows it. `detector`: by default the one
+    `config.detector.kind` names (`make_detector`), built here.
     """
     config = config or Config()
     overlay = config.overlay
     annotator = status_annotator = None
     if annotate:
-        annotator = FaceAnnotator(show_top3=overlay.top3, show_track=overlay.show_track,
-                                  font_size=overlay.font_size, thickness=overlay.thickness,
-                                  font=overlay.font)
+        annotator = face_annotator(config)
         if status and overlay.status_line:
             status_annotator = StatusAnnotator(font_size=max(6, overlay.font_size - 2), font=overlay.font)
     return Pipeline(
         source,
-        CascadeDetector(config.cascade_settings()),
+        detector or make_detector(config),
         classifier or load_classifier(config),
         settings=config.pipeline,
         tracker=config.tracker,

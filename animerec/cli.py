@@ -28,6 +28,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_opencv() -> None:
+    """OpenCV logs every capture backend it tries ("[ WARN:0@0.4] global cap_v4l.cpp ... can't open
+    camera by index", several lines each time); our own one-line error already says what matters.
+    -v leaves OpenCV's log on."""
+    import cv2
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -36,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         format="animerec: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:
+        _quiet_opencv()
     try:
         return int(args.handler(args))
     except AnimerecError as error:

@@ -20,7 +20,9 @@ else:  # Python 3.10: the same parser, published as tomli
     import tomli as tomllib
 
 from animerec.errors import UsageError
+from animerec.paths import FACEBOXES_PATH
 from animerec.recognition.detector import CascadeSettings
+from animerec.recognition.learned_detector import LearnedSettings
 
 
 def _f(default: Any, low: float | None = None, high: float | None = None, *,
@@ -54,16 +56,28 @@ def _check(name: str, value: Any, default: Any, meta: Any) -> Any:
     return value
 
 
+DETECTOR_KINDS = ("cascade", "learned", "both")
+
+
 @dataclass(frozen=True)
 class DetectorConfig(Section):
-    """The LBP cascade (sizes in source pixels; the working height is in `pipeline`)."""
+    """Which detector runs (`kind`: the LBP cascade, the learned FaceBoxes detector, or both merged),
+    the cascade's settings (sizes in source pixels; its working height is in `pipeline`), then the
+    learned detector's (`learned_*`; its input height is its own)."""
 
     NAME = "detector"
+    kind: str = _f("cascade", choices=DETECTOR_KINDS)
     scale_factor: float = _f(1.1, 1.01, 2.0)
     min_neighbors: int = _f(5, 0, 50)
     min_size: int = _f(24, 1, 4096, unit="px")
     max_size: int = _f(0, 0, 8192, unit="px")  # 0 = no limit
     equalize: bool = _f(True)
+    learned_model: str = _f("")  # "" = the bundled faceboxes_anime.onnx
+    learned_threshold: float = _f(0.7, 0.01, 0.99)  # least face probability kept
+    learned_nms_iou: float = _f(0.3, 0.01, 1.0)
+    learned_height: int = _f(720, 0, 4320, unit="px")  # frames resized to this for the network; 0 = as is
+    learned_threads: int = _f(1, 1, 16)  # ONNX Runtime threads per detector thread
+    learned_device: str = _f("auto", choices=("auto", "cpu", "cuda"))
 
 
 @dataclass(frozen=True)
@@ -105,15 +119,14 @@ class TrackerConfig(Section):
     NAME = "tracker"
     iou_threshold: float = _f(0.3, 0.01, 1.0)
     max_misses: int = _f(2, 0, 1000, unit="frames")
-    vote_alpha: float = _f(0.25, 0.01, 1.0)  # weight of a new classification in the vote
     reclassify_growth: float = _f(0.2, 0.0, 100.0)  # box area growth that triggers a new look
-    reclassify_every: int = _f(15, 1, 100000, unit="frames")
+    reclassify_every: int = _f(15, 1, 100000, unit="frames")  # once named; undecided tracks: every frame
 
 
 @dataclass(frozen=True)
 class OverlayConfig(Section):
     NAME = "overlay"
-    top3: bool = _f(True)
+    top3: bool = _f(False)  # the runners-up under each name: clutter in a busy scene, so opt-in
     show_track: bool = _f(True)
     status_line: bool = _f(True)  # FPS, latency, provider, drops; live sources only
     font_size: int = _f(16, 6, 128, unit="px")
@@ -128,6 +141,12 @@ class ServerConfig(Section):
     port: int = _f(8765, 0, 65535)
     token: str = _f("")
     client_queue: int = _f(4, 1, 1024, unit="messages")
+    # So that idle sockets cannot starve the overlay (animerec/server/connections.py): past a
+    # limit the longest-idle connection is closed; a connection with no request in progress
+    # (headers still arriving, an idle keep-alive) is closed after idle_timeout_s.
+    max_connections: int = _f(128, 1, 100000, unit="connections")
+    max_connections_per_address: int = _f(32, 1, 100000, unit="connections")
+    idle_timeout_s: float = _f(10.0, 0.1, 3600.0, unit="s")
 
 
 SECTIONS: dict[str, type[Section]] = {
@@ -163,10 +182,27 @@ class Config:
             equalize=d.equalize,
         )
 
+    def learned_settings(self) -> LearnedSettings:
+        """The detector section's `learned_*` keys, as the learned detector takes them."""
+        d = self.detector
+        return LearnedSettings(
+            model=Path(d.learned_model) if d.learned_model else FACEBOXES_PATH,
+            score_threshold=d.learned_threshold,
+            nms_iou=d.learned_nms_iou,
+            input_height=d.learned_height,
+            threads=d.learned_threads,
+            device=d.learned_device,
+        )
+
     def model_path(self) -> Path:
         from animerec.paths import DEFAULT_MODEL_PATH
 
         return Path(self.classifier.model) if self.classifier.model else DEFAULT_MODEL_PATH
+
+
+# The defaults of the commands that read still images (predict, enroll): they detect at full
+# resolution (CONTRACTS.md); --working-height or pipeline.working_height can still lower it.
+STILL_IMAGES = Config(pipeline=PipelineConfig(working_height=0))
 
 
 def from_dict(data: dict[str, Any], base: Config | None = None) -> Config:
@@ -200,8 +236,9 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     return section, key.strip(), value
 
 
-def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
-    """Defaults, then the TOML file at `path`, then each `section.key=value` override."""
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), base: Config | None = None) -> Config:
+    """Defaults (`base`, else Config()), then the TOML file at `path`, then each `section.key=value`
+    override."""
     data: dict[str, Any] = {}
     if path is not None:
         try:
@@ -211,7 +248,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
             raise UsageError(f"cannot read configuration {path}: {error.strerror or error}") from error
         except tomllib.TOMLDecodeError as error:
             raise UsageError(f"configuration {path} is not valid TOML: {error}") from error
-    config = from_dict(data)
+    config = from_dict(data, base)
     for text in overrides:
         section, key, value = parse_override(text)
         config = from_dict({section: {key: value}}, config)
@@ -225,9 +262,16 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
                         dest="overrides", help="override one configuration value (repeatable)")
     parser.add_argument("--model", type=Path, help="ONNX model (default: the bundled one)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to run the classifier")
+    add_detector_arg(parser)
     parser.add_argument("--detector-threads", type=int, metavar="N", help="parallel detector threads")
     parser.add_argument("--working-height", type=int, metavar="PX",
                         help="detect on frames scaled to this height (0 = full resolution)")
+
+
+def add_detector_arg(parser: argparse.ArgumentParser) -> None:
+    """`--detector`, for every command that detects faces (add_config_args includes it)."""
+    parser.add_argument("--detector", choices=DETECTOR_KINDS,
+                        help="face detector: the LBP cascade, the learned FaceBoxes, or both merged (detector.kind)")
 
 
 def add_naming_args(parser: argparse.ArgumentParser) -> None:
@@ -240,16 +284,29 @@ def add_naming_args(parser: argparse.ArgumentParser) -> None:
                         help="override the model's calibrated unknown threshold (a cosine similarity)")
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
+def add_overlay_args(parser: argparse.ArgumentParser) -> None:
+    """What the commands that draw put under each face (overlay section)."""
+    parser.add_argument("--top3", action=argparse.BooleanOptionalAction,
+                        help="list the three best candidates under each name (overlay.top3; default: off); "
+                             "JSON output always has them")
+
+
+def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
+    """The configuration the flags of add_config_args (and add_naming_args) describe, on top of
+    `base`: a command's own defaults where they differ from Config()'s."""
     overrides = list(args.overrides)
     if getattr(args, "gallery", None) is not None:
         overrides.append(f"classifier.gallery={_toml_string(str(args.gallery))}")
     if getattr(args, "unknown_threshold", None) is not None:
         overrides.append(f"classifier.unknown_threshold={args.unknown_threshold!r}")
+    if getattr(args, "top3", None) is not None:
+        overrides.append(f"overlay.top3={str(args.top3).lower()}")
     if args.model is not None:
         overrides.append(f"classifier.model={_toml_string(str(args.model))}")
     if args.device is not None:
         overrides.append(f"classifier.device={_toml_string(args.device)}")
+    if args.detector is not None:
+        overrides.append(f"detector.kind={_toml_string(args.detector)}")
     if args.detector_threads is not None:
         overrides.append(f"pipeline.detector_threads={args.detector_threads}")
     if args.working_height is not None:

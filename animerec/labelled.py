@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from animerec.errors import InputError
-from animerec.recognition.images import is_image_path
+from animerec.media import is_image
 
 
 def list_labelled(
@@ -27,7 +27,7 @@ def list_labelled(
     paths: list[Path] = []
     classes: list[int] = []
     for index, label in enumerate(labels):
-        files = sorted(p for p in (folder / label).glob("*") if p.is_file() and is_image_path(p))
+        files = sorted(p for p in (folder / label).glob("*") if p.is_file() and is_image(p))
         files = files[:limit] if limit else files
         paths += files
         classes += [index] * len(files)

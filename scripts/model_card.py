@@ -45,9 +45,46 @@ def per_class_table(runs: list[dict[str, Any]]) -> list[str]:
 
 def loss_text(run: dict[str, Any]) -> str:
     recipe = run["recipe"]
+    if recipe.get("margin", 0) > 0 and recipe.get("angular"):
+        return f"sub-centre ArcFace loss (angular margin {recipe['margin']}, scale {recipe['scale']})"
     if recipe.get("margin", 0) > 0:
         return f"CosFace loss (cosine head, margin {recipe['margin']}, scale {recipe['scale']})"
     return f"softmax cross-entropy, label smoothing {recipe['label_smoothing']}"
+
+
+def data_text(run: dict[str, Any]) -> str:
+    n_val = run["validation"]["n"]
+    split = ("Validation: the posts whose md5 starts with 0 or 1, scored on their files in `clean.txt` "
+             f"({n_val} faces)")
+    if not run["recipe"].get("identities"):
+        return ("`../shared/data/holoen20` (20 Hololive EN characters, 9,979 Danbooru face crops). "
+                f"{split}; training: every other file, noisy ones included ({run['n_train']} faces). "
+                "No post is on both sides.")
+    return (f"{run['identities']} identities of `animerec/train/identities.toml` ({run['n_train']} faces): "
+            "holoen20's training posts (the 20 characters the model names), keima3, genshin38, figures10 and "
+            "more_identities, less the 25 calibration identities it holds out. The other identities only "
+            f"teach the embedding: the model names the 20 holoen20 characters. {split}; danbooru6 is never "
+            "trained or calibrated on.")
+
+
+def training_text(run: dict[str, Any]) -> str:
+    recipe = run["recipe"]
+    if not recipe.get("identities"):
+        return (f"{run['epochs_run']} epochs, batch {recipe['batch_size']}, AdamW with warm-up and "
+                f"cosine decay, {loss_text(run)}, augmentation (flips, small rotations, zoom, shifts, brightness, "
+                "contrast; no hue shifts)")
+    return (f"{run['epochs_run']} epochs of {recipe['steps_per_epoch']} class-balanced batches of "
+            f"{recipe['batch_size']} (the named characters {recipe['named_share']:.0%} of each batch), AdamW with "
+            f"warm-up and cosine decay, {loss_text(run)}; {recipe['renders']} degraded renders per face made "
+            "before training (`animerec/train/degrade.py`: the report crop around a simulated detector box, "
+            "partial crops, small faces, blur, JPEG, a camera filming a screen), then flips, crop jitter, "
+            "brightness and contrast per batch (no hue shifts)")
+
+
+def train_command(run: dict[str, Any]) -> str:
+    data = "../shared/data" if run["recipe"].get("identities") else "data/holoen20"
+    epochs = f" --epochs {run['epochs_run']}" if run["epochs_run"] != run["recipe"]["epochs"] else ""
+    return f".venv/bin/animerec train {data} --arch {run['arch']} -o runs/{run['arch']}{epochs}"
 
 
 def row(name: str, run: dict[str, Any]) -> str:
@@ -66,20 +103,14 @@ def main() -> None:
     others = [json.loads((run / "metrics.json").read_text()) for run in args.others]
     classifier = OnnxClassifier(args.model, device="cpu")
     speed = {batch: ms_per_face(classifier, batch) for batch in (1, 32)}
-    o = ours["validation"]
     lines = [
         "# Model card: default.onnx",
         "",
         f"- **Model id** `{classifier.model_id}`; architecture `{ours['arch']}` ({ours['params']:,} parameters), "
         f"input {ours['recipe']['input_size']}x{ours['recipe']['input_size']} RGB scaled to 0..1; outputs `probs` "
         f"({len(classifier.labels)} characters) and an L2-normalised 128-d `embedding`.",
-        "- **Data**: `../shared/data/holoen20` (20 Hololive EN characters, 9,979 Danbooru face crops). "
-        "Validation: the posts whose md5 starts with 0 or 1, scored on their files in `clean.txt` "
-        f"({o['n']} faces); training: every other file, noisy ones included ({ours['n_train']} faces). "
-        "No post is on both sides.",
-        f"- **Training**: {ours['epochs_run']} epochs, batch {ours['recipe']['batch_size']}, AdamW with warm-up and "
-        f"cosine decay, {loss_text(ours)}, augmentation (flips, small rotations, zoom, shifts, brightness, "
-        f"contrast; no hue shifts), seed {ours['seed']}: {ours['train_seconds'] / 60:.0f} minutes on "
+        f"- **Data**: {data_text(ours)}",
+        f"- **Training**: {training_text(ours)}, seed {ours['seed']}: {ours['train_seconds'] / 60:.0f} minutes on "
         f"{platform.processor() or platform.machine()} with {os.cpu_count()} cores.",
         "",
         "## Validation accuracy (the same split for every architecture)",
@@ -107,8 +138,7 @@ def main() -> None:
         "bash scripts/setup.sh train,dev",
         ".venv/bin/animerec dataset build ../shared/data/holoen20 data/holoen20 --crops \\",
         "    --group-regex '^([0-9a-f]{32})' --val-groups '^[01]' --clean-list ../shared/data/holoen20/clean.txt",
-        *(f".venv/bin/animerec train data/holoen20 --arch {r['arch']} -o runs/{r['arch']} --epochs {r['epochs_run']}"
-          for r in [ours, *others]),
+        *(train_command(r) for r in [ours, *others]),
         f".venv/bin/animerec export runs/{ours['arch']} -o animerec/models/default.onnx \\",
         "    --parity-data data/holoen20/val --overwrite",
         "# then calibrate it for unknown faces: the command in docs/OPEN_SET.md",

@@ -75,6 +75,14 @@ def test_annotate_one_video(clip, tmp_path, capsys):
     assert len(tracks) == 2  # one track per face for the whole clip
     assert not list(tmp_path.glob(".*"))  # no temporary file left behind
 
+    # The summary, as folder mode gives it: frames, faces, and each character's time on screen.
+    assert f"animerec: faces.mp4: {FRAMES} frames, {2 * FRAMES} faces, 1.5 s of video" in err
+    named = {face["name"] for row in rows for face in row["faces"]} - {"unknown"}
+    seen = err.split("animerec: on screen: ")[1].splitlines()[0]  # "gura 1.5 s, kiara 1.2 s"
+    on_screen = [] if seen == "no named character" else [part.rsplit(" ", 2)[0] for part in seen.split(", ")]
+    assert sorted(on_screen) == sorted(named)
+    assert "partial" not in err
+
 
 @needs_model
 def test_annotate_takes_the_gallery_and_threshold_from_flags_or_configuration(clip, tmp_path, capsys):
@@ -130,21 +138,33 @@ def test_annotate_a_folder_names_unreadable_videos_and_exits_3(tmp_path, capsys)
 
 
 @needs_model
-def test_ctrl_c_finalises_the_partial_output_and_exits_130(clip, tmp_path, monkeypatch):
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_finalises_the_partial_output_and_exits_130(clip, tmp_path, monkeypatch, capsys):
     write = jsonl.JsonLinesWriter.write
 
-    def interrupted_at_frame_10(self, item):
-        if item.frame.index == 10:
-            raise KeyboardInterrupt
+    def ctrl_c_while_writing_frame_10(self, item):
+        if item.frame.index == 10:  # after the video got the frame, before its line is written
+            os.kill(os.getpid(), signal.SIGINT)
         write(self, item)
 
-    monkeypatch.setattr(jsonl.JsonLinesWriter, "write", interrupted_at_frame_10)
+    monkeypatch.setattr(jsonl.JsonLinesWriter, "write", ctrl_c_while_writing_frame_10)
     out, lines = tmp_path / "partial.mp4", tmp_path / "partial.jsonl"
     assert cli.main(["annotate", str(clip), "-o", str(out), "--jsonl", str(lines), *ONE_LINE]) == 130
-    assert [row["index"] for row in read_jsonl(lines)] == list(range(10))
-    indices = [read_index(image) for image, _ in decode_video(out)]
-    assert indices == list(range(len(indices))) and len(indices) >= 10  # a valid, playable file
+    # The frame being written when Ctrl-C came went to both files: they stay in step.
+    assert [row["index"] for row in read_jsonl(lines)] == list(range(11))
+    assert [read_index(image) for image, _ in decode_video(out)] == list(range(11))  # a valid, playable file
     assert not list(tmp_path.glob(".*"))
+    err = capsys.readouterr().err
+    assert "faces.mp4: 11 frames, 22 faces" in err and "(partial: interrupted)" in err
+
+
+@needs_model
+def test_a_single_video_that_cannot_be_read_exits_1(tmp_path, capsys):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"this is not a video" * 100)
+    assert cli.main(["annotate", str(broken), "-o", str(tmp_path / "out.mp4")]) == 1  # nothing was done
+    assert "broken.mp4" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.mp4"]
 
 
 def test_annotate_refuses_missing_input_and_bad_config(tmp_path, capsys):

@@ -2,12 +2,16 @@
 
 import json
 import sys
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from animerec.recognition import gallery as gallery_module
 from animerec.recognition.gallery import (
+    CROP,
+    DETECTED,
     Character,
     Gallery,
     GalleryError,
@@ -132,3 +136,78 @@ def test_json_document_shape(two):
     assert document["format"] == "animerec-gallery" and document["version"] == 1
     assert [c["count"] for c in document["characters"]] == [3, 2]
     assert Gallery.from_json(document).names == two.names
+
+
+def test_framing_round_trips_and_an_older_file_without_it_still_loads(tmp_path):
+    gallery = Gallery("m").enrol(Character("a", unit(0, 1), ("/x/a.jpg",), CROP))
+    gallery = gallery.enrol(Character("b", unit(1, 1), ("/x/b.jpg",), DETECTED))
+    path = tmp_path / "gallery.json"
+    save_gallery(gallery, path)
+    assert [c.framing for c in load_gallery(path).characters] == [CROP, DETECTED]
+    document = json.loads(path.read_text(encoding="utf-8"))
+    for entry in document["characters"]:
+        del entry["framing"]  # as written before framing was recorded
+    path.write_text(json.dumps(document), encoding="utf-8")
+    assert [c.framing for c in load_gallery(path).characters] == ["", ""]
+    mixed = gallery.enrol(Character("a", unit(2, 1), ("/x/c.jpg",), DETECTED), append=True)
+    assert mixed.get("a").framing == ""  # a mix of both: not one framing any more
+
+
+def test_another_models_gallery_says_how_to_migrate(two):
+    with pytest.raises(GalleryError, match="animerec gallery migrate"):
+        two.check_model("model-b")
+
+
+# The real thing: `animerec gallery migrate` with the bundled model, the cascade and real images.
+
+
+@pytest.fixture
+def enrolled(tmp_path, monkeypatch, face_paths):
+    """A gallery enrolled with the bundled model (one crop character, one detected), then made to
+    look like the work of another model: another id and meaningless embeddings."""
+    from animerec.cli import main
+
+    monkeypatch.setenv("ANIMEREC_GALLERY", str(tmp_path / "default.json"))
+    framed = tmp_path / "framed.png"
+    image = cv2.imread(str(face_paths[1]))
+    cv2.imwrite(str(framed), cv2.copyMakeBorder(image, 96, 96, 96, 96, cv2.BORDER_CONSTANT, value=(255, 255, 255)))
+    path = tmp_path / "gallery.json"
+    assert main(["enroll", "初音ミク", str(face_paths[0]), str(face_paths[2]), "--crops", "--gallery", str(path)]) == 0
+    assert main(["enroll", "framed", str(framed), "--gallery", str(path)]) == 0
+    fresh = load_gallery(path)
+    old = Gallery("0123456789abcdef", tuple(
+        Character(c.name, unit(k, c.count, c.embeddings.shape[1]), c.sources, c.framing)
+        for k, c in enumerate(fresh.characters)))
+    save_gallery(old, path)
+    return path, fresh
+
+
+def test_migrate_embeds_every_face_again_with_the_current_model(enrolled, capsys):
+    from animerec.cli import main
+
+    path, fresh = enrolled
+    assert main(["predict", fresh.get("初音ミク").sources[0], "--crops", "--gallery", str(path)]) == 2
+    assert "animerec gallery migrate" in capsys.readouterr().err  # refused, and told what to do
+    assert main(["gallery", "migrate", "--gallery", str(path)]) == 0
+    migrated = load_gallery(path)
+    assert migrated.model_id == fresh.model_id and migrated.names == fresh.names
+    for before, after in zip(fresh.characters, migrated.characters, strict=True):
+        np.testing.assert_allclose(after.embeddings, before.embeddings, atol=1e-5)  # as if enrolled anew
+        assert after.sources == before.sources and after.framing == before.framing
+    assert load_gallery(path.with_name("gallery.model-0123456789abcdef.json")).model_id == "0123456789abcdef"
+    assert main(["gallery", "migrate", "--gallery", str(path)]) == 0  # already done: nothing to do
+    assert "nothing to do" in capsys.readouterr().err
+
+
+def test_migrate_keeps_what_it_can_and_says_what_it_could_not(enrolled, capsys):
+    from animerec.cli import main
+
+    path, fresh = enrolled
+    old = load_gallery(path)
+    lost = Path(fresh.get("framed").sources[0])
+    lost.unlink()  # the only image of "framed" is gone
+    assert main(["gallery", "migrate", "--gallery", str(path)]) == 3
+    err = capsys.readouterr().err
+    assert "framed" in err and "dropped" in err
+    assert load_gallery(path).names == ("初音ミク",)
+    assert load_gallery(path.with_name("gallery.model-0123456789abcdef.json")).names == old.names

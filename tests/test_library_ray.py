@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from library_helpers import interrupt_job, jsonl_lines, make_library, statuses
+from library_helpers import attempts, interrupt_job, jsonl_lines, make_library, statuses
 
 from animerec import cli
 from animerec.library.worker import CRASH_FLAGS_ENV
@@ -52,6 +52,7 @@ def test_ray_retries_a_video_whose_worker_died(ray, tmp_path, monkeypatch, capsy
     assert not (flags / "a.mp4.crash").exists()
     assert statuses(out) == {"a.mp4": "done", "b.mp4": "done"}
     assert jsonl_lines(out / "a.jsonl") == 6
+    assert attempts(out) == {"a.mp4": 2, "b.mp4": 1}  # the retry is counted, as on the local pool
 
 
 def test_missing_ray_is_a_usage_error_naming_the_extra(tmp_path, monkeypatch, capsys):

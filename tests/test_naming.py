@@ -1,5 +1,7 @@
 """The open-set decision on synthetic embeddings, its metadata, and the calibration arithmetic."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,13 @@ from animerec.errors import ModelError, UsageError
 from animerec.recognition.classifier import Scores
 from animerec.recognition.gallery import Character, Gallery
 from animerec.recognition.model_info import ModelInfo, OpenSetCalibration
-from animerec.recognition.naming import ClosedSetDecider, OpenSetDecider, make_decider, unit_rows
+from animerec.recognition.naming import (
+    DEFAULT_TRACK_MARGIN,
+    ClosedSetDecider,
+    OpenSetDecider,
+    make_decider,
+    unit_rows,
+)
 from animerec.recognition.recognizer import Recognizer, name_faces
 
 LABELS = ("ame", "gura", "ina")
@@ -151,6 +159,67 @@ def test_calibration_round_trips_through_metadata():
         ModelInfo.from_metadata(broken)
 
 
+def at_similarity(similarity: float, character: int = 1) -> np.ndarray:
+    """A unit embedding whose cosine with `basis(character)` is `similarity`."""
+    return similarity * basis(character) + np.sqrt(1 - similarity**2) * basis(7)
+
+
+def track_calibration(track_threshold: float | None = 0.5, track_margin: float | None = 0.1) -> OpenSetCalibration:
+    return replace(calibration(0.6), track_threshold=track_threshold, track_margin=track_margin)
+
+
+@pytest.mark.parametrize(("similarity", "held", "named"), [
+    (0.55, None, "gura"),  # above the track bar (0.5)
+    (0.45, None, "unknown"),  # below it, nothing held
+    (0.45, "gura", "gura"),  # below it but above the bar to keep (0.4): the held name stays
+    (0.35, "gura", "unknown"),  # below both: dropped
+    (0.45, "ame", "unknown"),  # what is held is not what the evidence says
+])
+def test_tracks_are_named_with_hysteresis(similarity, held, named):
+    decider = OpenSetDecider.from_calibration(LABELS, track_calibration())
+    faces = decider.decide_tracks(boxes(1), scores_for(at_similarity(similarity)), [held])
+    assert faces.names == (named,)
+    probs = dict(zip(faces.top_names[0], faces.top_probs[0], strict=True))
+    if named == "unknown":  # confidence is the probability of what was decided
+        assert faces.confidence[0] == pytest.approx(1 - faces.top_probs[0].sum(), abs=1e-5)
+    else:
+        assert faces.confidence[0] == pytest.approx(probs[named]) and faces.confidence[0] > 0.5
+
+
+def test_still_images_keep_the_single_image_threshold():
+    decider = OpenSetDecider.from_calibration(LABELS, track_calibration())
+    scores = scores_for(at_similarity(0.55))
+    assert decider.decide(boxes(1), scores).names == ("unknown",)  # 0.55 < 0.6
+    assert decider.decide_tracks(boxes(1), scores, [None]).names == ("gura",)  # 0.55 >= 0.5
+
+
+def test_without_a_track_calibration_tracks_use_the_threshold_and_the_default_margin():
+    decider = OpenSetDecider.from_calibration(LABELS, track_calibration(None, None))
+    assert decider.decide_tracks(boxes(1), scores_for(at_similarity(0.58)), [None]).names == ("unknown",)
+    keep = 0.6 - DEFAULT_TRACK_MARGIN + 0.01
+    assert decider.decide_tracks(boxes(1), scores_for(at_similarity(keep)), ["gura"]).names == ("gura",)
+
+
+def test_a_threshold_override_moves_the_track_bar_with_it():
+    decider = OpenSetDecider.from_calibration(LABELS, track_calibration(), threshold=0.7)  # 0.1 stricter
+    assert decider.threshold == pytest.approx(0.7) and decider.track_threshold == pytest.approx(0.6)
+    assert decider.with_threshold(0.5).track_threshold == pytest.approx(0.4)
+    assert make_decider(info(track_calibration()), threshold=0.65).track_threshold == pytest.approx(0.55)
+
+
+def test_closed_set_tracks_are_named_from_their_mean_probabilities():
+    decider = ClosedSetDecider(LABELS, threshold=0.5)
+    evidence = Scores(np.array([[0.6, 0.3, 0.1], [0.45, 0.45, 0.1]], np.float32), np.zeros((2, DIM), np.float32))
+    assert decider.decide_tracks(boxes(2), evidence, [None, "ame"]).names == ("ame", "unknown")
+
+
+def test_track_calibration_round_trips_through_metadata():
+    restored = ModelInfo.from_metadata(info(track_calibration(0.55, 0.07)).to_metadata()).open_set
+    assert restored is not None and (restored.track_threshold, restored.track_margin) == (0.55, 0.07)
+    older = ModelInfo.from_metadata(info(calibration()).to_metadata()).open_set
+    assert older is not None and (older.track_threshold, older.track_margin) == (None, None)
+
+
 def test_recognizer_uses_the_decider(decider):
     class Fake:
         labels = LABELS
@@ -196,3 +265,23 @@ def test_fit_scale_prefers_sharp_probabilities_on_separable_data():
     known = np.array([[0.9, 0.1], [0.1, 0.9]] * 10, np.float32)
     unknown = np.array([[0.2, 0.2]] * 10, np.float32)
     assert fit_scale(known, np.array([0, 1] * 10), unknown, 0.5) > 20
+
+
+def test_track_bars_name_the_known_tracks_and_keep_the_unseen_ones_out():
+    """Replayed tracks: ame's mean evidence hovers at 0.78-0.84, a stranger's at 0.70-0.74 (near
+    ame). The chosen bar lies between them, and the margin keeps ame named when it dips."""
+    from animerec.benchmarks.track_calibration import TrackLook, choose_bars, replay
+
+    rng = np.random.default_rng(0)
+    looks = []
+    for track, (truth, centre) in enumerate([("ame", 0.81), ("ame", 0.8), ("unknown", 0.72)] * 4):
+        for _ in range(30):
+            similarity = np.array([centre + rng.uniform(-0.03, 0.03), 0.2, 0.1], np.float32)
+            looks.append(TrackLook(track, truth, similarity))
+    filmed = [TrackLook(look.track, look.truth, look.similarity - 0.02) for look in looks]
+    bar, _, plain, both = choose_bars(looks, filmed, LABELS)
+    assert 0.74 < bar <= 0.76 + 1e-9  # filmed, ame is seen 0.02 lower: the bar goes as low as the limits allow
+    assert plain.unknown_named == 0.0 and plain.wrong == 0.0 and plain.right == 1.0 and both.right == 1.0
+    strict = replay(looks, LABELS, 0.8, 0.0)  # a bar inside ame's band without a margin: names blink
+    held = replay(looks, LABELS, 0.8, 0.06)
+    assert strict.right < held.right - 0.05

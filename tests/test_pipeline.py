@@ -87,12 +87,15 @@ class FakeClassifier:
 
 
 class EmbeddingDecider:
-    """Names a face from its (voted) embedding, as the open-set decision does."""
+    """Names a face from its track's (mean) embedding, as the open-set decision does."""
 
     names = LABELS
 
     def __init__(self) -> None:
         self.seen: list[Scores] = []
+
+    def decide_tracks(self, boxes: np.ndarray, evidence: Scores, held: list[str | None]) -> Faces:
+        return self.decide(boxes, evidence)
 
     def decide(self, boxes: np.ndarray, scores: Scores) -> Faces:
         self.seen.append(scores)

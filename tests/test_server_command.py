@@ -7,6 +7,7 @@ import asyncio
 import re
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ from test_server_support import background, known_faces
 from animerec import cli
 from animerec.commands.serve import server_settings
 from animerec.config import ServerConfig
-from animerec.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from animerec.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from animerec.records import AnnotatedFrame, Frame
 
 pytestmark = pytest.mark.timeout(20)
@@ -36,7 +37,7 @@ def forbid_work(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("the source or model was opened before the refusal")
 
     monkeypatch.setattr("animerec.realtime.capture.open_source", refuse)
-    monkeypatch.setattr("animerec.commands.annotate.load_announced_classifier", refuse)
+    monkeypatch.setattr("animerec.api.load_classifier", refuse)
 
 
 def test_non_loopback_host_without_token_exits_2_before_opening_the_source(
@@ -176,11 +177,39 @@ def test_run_with_obs_on_a_public_address_needs_a_token(monkeypatch: pytest.Monk
     assert cli.main(["run", "--source", "missing.mp4", "--obs", "--set", "server.host=0.0.0.0"]) == EXIT_USAGE
 
 
-def test_serve_refuses_a_missing_gallery_before_opening_the_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("the source was opened before the refusal")
+class FakeSource:
+    closed = False
 
-    monkeypatch.setattr("animerec.realtime.capture.open_source", refuse)
-    assert cli.main(["serve", "--source", "0", "--gallery", str(tmp_path / "none.json")]) == 2
-    assert "none.json" in capsys.readouterr().err
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_serve_refuses_a_missing_gallery_and_closes_the_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    source = FakeSource()
+    monkeypatch.setattr("animerec.realtime.capture.open_source", lambda *args, **kwargs: source)
+    assert cli.main(["serve", "--source", "0", "--port", "0", "--gallery", str(tmp_path / "none.json")]) == 2
+    assert "none.json" in capsys.readouterr().err and source.closed
+
+
+def test_serve_reports_a_port_in_use_before_loading_the_model(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    forbid_work(monkeypatch)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert cli.main(["serve", "--source", "missing.mp4", "--port", str(port)]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert f"127.0.0.1:{port}" in err and "--port 0" in err
+
+
+def test_serve_reports_a_missing_source_before_loading_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the model was loaded before the source was found missing")
+
+    monkeypatch.setattr("animerec.api.load_classifier", refuse)
+    missing = tmp_path / "missing.mp4"
+    assert cli.main(["serve", "--source", str(missing), "--port", "0"]) == EXIT_FAILURE
+    assert "missing.mp4" in capsys.readouterr().err

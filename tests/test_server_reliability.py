@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+import struct
 import sys
 import threading
 import time
@@ -107,7 +109,7 @@ def test_connect_disconnect_cycles_leave_nothing_behind() -> None:
                     len(asyncio.all_tasks()),
                     len(state.sockets),
                     len(state.messages) + len(state.streams),
-                    len(state.transports()),
+                    len(state.connections),
                 )
             )
 
@@ -146,3 +148,29 @@ def test_shutdown_closes_clients_and_joins_the_thread() -> None:
     assert codes == [1001]  # going away: the overlay reconnects to the next server
     assert stopped_in < 4.0
     assert not any(t.name == "animerec-obs-server" for t in threading.enumerate())
+
+
+def test_clients_that_leave_early_or_send_oversized_headers_log_one_info_line_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A viewer gone mid-handshake (reset at once, 20 times) and a 10 KB header line: aiohttp
+    logged each as an ERROR with a ~29-line stack; now each is at most one INFO line."""
+
+    def reset_at_once(server: ObsServer, request: bytes) -> None:
+        client = stalled_client(server, request)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()  # RST: the server's reply finds the connection gone
+
+    caplog.set_level(logging.INFO)
+    with serving(max_connections_per_address=128) as (server, _):  # this test is not about limits
+        for _ in range(20):
+            reset_at_once(server, WS_UPGRADE)
+            reset_at_once(server, MJPEG_GET)
+        oversized = stalled_client(server, b"GET / HTTP/1.1\r\nHost: HOST\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n")
+        assert oversized.recv(12)[-3:] == b"400"
+        oversized.close()
+        wait_until(lambda: any("bad request" in r.getMessage() for r in caplog.records), what="the 400's line")
+        time.sleep(0.2)  # the last resets' handlers finish
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info], caplog.text
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith(("aiohttp", "animerec.server"))]
+    assert all("\n" not in line for line in lines), lines

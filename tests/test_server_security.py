@@ -77,6 +77,26 @@ def test_token_is_required_on_every_http_route(path: str, headers: dict[str, str
         assert status_of(server, path, headers) == expected
 
 
+@pytest.mark.parametrize(
+    ("path", "headers", "reason"),
+    [
+        ("api/stats", {}, "token required"),
+        ("api/stats?token=wrong", {}, "wrong token"),
+        ("api/stats", {"Authorization": "Bearer wrong"}, "wrong token"),
+    ],
+)
+def test_a_refusal_says_whether_the_token_was_missing_or_wrong(
+    path: str, headers: dict[str, str], reason: str
+) -> None:
+    async def fetch(server: ObsServer) -> tuple[int, str]:
+        async with aiohttp.ClientSession(headers=headers) as session, session.get(server.url + path) as r:
+            return r.status, await r.text()
+
+    with serving(produce=False, token=TOKEN) as (server, _):
+        status, text = asyncio.run(fetch(server))
+    assert status == 401 and text.startswith(reason)
+
+
 def test_token_is_required_on_the_websocket() -> None:
     with serving(token=TOKEN) as (server, _):
         assert websocket_status(server) == 401
@@ -135,7 +155,10 @@ def test_static_paths_cannot_leave_the_static_folder(path: str) -> None:
 
 
 def test_malformed_websocket_messages_are_counted_and_ignored() -> None:
-    hostile = ["not json", '{"ack": "1"}', "[1, 2]", '{"ack": 1, "x": 2}', '{"ack": 999999}', "{}"]
+    hostile = [
+        "not json", '{"ack": "1"}', "[1, 2]", '{"ack": 1, "x": 2}', '{"ack": 999999}', "{}",
+        "[" * 2000, '{"a":' * 2000, "[" * 60, json.dumps({"ack": 1, "pad": "x" * 10_000}),
+    ]
 
     async def scenario(server: ObsServer) -> None:
         async with aiohttp.ClientSession() as session:
@@ -143,9 +166,11 @@ def test_malformed_websocket_messages_are_counted_and_ignored() -> None:
                 for text in hostile:
                     await ws.send_str(text)
                 await ws.send_bytes(b"\x00\xff binary")
-                assert (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.TEXT  # still served
+                for _ in range(3):  # still served: frames keep coming after all of that
+                    assert (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.TEXT
+                assert not ws.closed
             async with session.ws_connect(server.url + "ws") as ws:  # too big: closed, counted
-                await ws.send_str(json.dumps({"ack": 1, "pad": "x" * 10_000}))
+                await ws.send_str(json.dumps({"ack": 1, "pad": "x" * 100_000}))
                 while (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.TEXT:
                     pass
             async with session.ws_connect(server.url + "ws") as ws:  # the server still works

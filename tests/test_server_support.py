@@ -185,6 +185,8 @@ def test_hub_keeps_drops_of_departed_clients() -> None:
         ("[5]", None),
         ("not json", None),
         ("", None),
+        ("[" * 2000, None),  # json.loads would recurse 2000 deep: RecursionError
+        ('{"ack": ' * 2000, None),
     ],
 )
 def test_parse_ack(text: str, index: int | None) -> None:

@@ -1,32 +1,44 @@
-"""The tracker on its own: identities, a vote that does not flicker, when it asks for a new look."""
+"""The tracker on its own: identities, evidence that does not flicker, when it asks for a new look;
+and with the batcher and a real open-set decider, names that one bad look cannot take away."""
 
 import itertools
+import time
 
 import numpy as np
 import pytest
 
-from animerec.config import TrackerConfig
-from animerec.realtime.tracker import NameChangeCounter, Tracker, count_name_changes, iou_matrix
-from animerec.records import Faces
+from animerec.config import PipelineConfig, TrackerConfig
+from animerec.realtime.batcher import Batcher
+from animerec.realtime.stats import Stats
+from animerec.realtime.tracker import NameChangeCounter, Track, Tracker, count_name_changes, iou_matrix
+from animerec.recognition.classifier import Scores
+from animerec.recognition.model_info import OpenSetCalibration
+from animerec.recognition.naming import ClosedSetDecider, OpenSetDecider
+from animerec.records import Faces, Frame
 
 LABELS = ("ame", "gura", "ina")
+DIM = 8
 
 
 def boxes(*rows: tuple[int, int, int, int]) -> np.ndarray:
     return np.array(rows, np.int32).reshape(-1, 4)
 
 
-def faces_of(tracks, classes=LABELS) -> Faces:
-    """What the pipeline would output: each track's name decided from its vote."""
-    names = tuple(classes[int(np.argmax(t.vote))] for t in tracks)
-    return Faces(
-        boxes=np.stack([t.box for t in tracks]) if tracks else np.zeros((0, 4), np.int32),
-        top_names=tuple((n,) for n in names),
-        top_probs=np.ones((len(tracks), 1), np.float32),
-        names=names,
-        confidence=np.ones(len(tracks), np.float32),
-        tracks=np.array([t.id for t in tracks], np.int64),
-    )
+def basis(i: int) -> np.ndarray:
+    vector = np.zeros(DIM, np.float32)
+    vector[i] = 1.0
+    return vector
+
+
+def faces_of(tracks) -> Faces:
+    """What the pipeline would output: each track named from its evidence, holding its name."""
+    decider = ClosedSetDecider(LABELS)
+    looks = [t.evidence() for t in tracks]
+    evidence = Scores(np.concatenate([e.probs for e in looks]), np.concatenate([e.embeddings for e in looks]))
+    faces = decider.decide_tracks(np.stack([t.box for t in tracks]), evidence, [t.name for t in tracks])
+    for track, name in zip(tracks, faces.names, strict=True):
+        track.name = None if name == "unknown" else name
+    return faces.with_tracks(np.array([t.id for t in tracks], np.int64))
 
 
 def test_iou_matrix():
@@ -61,43 +73,70 @@ def test_a_one_or_two_frame_miss_keeps_the_track():
     assert new.id != track.id
 
 
-def test_classification_on_first_sight_growth_and_interval_only():
+def test_a_named_track_is_looked_at_on_first_sight_growth_and_interval_only():
     tracker = Tracker(TrackerConfig(reclassify_every=10, reclassify_growth=0.2))
     asked = []
     side = 50
     for index in range(25):
         if index == 5:
             side = 58  # +35% area: a closer look
-        _, wanted = tracker.update(boxes((10, 10, side, side)), index)
+        tracks, wanted = tracker.update(boxes((10, 10, side, side)), index)
+        tracks[0].name = "ame"  # named at its first look
         if wanted:
             asked.append(index)
     assert asked == [0, 5, 15]  # first sight, growth, then every 10 frames from the last look
 
 
+def test_an_undecided_track_is_looked_at_on_every_frame_until_named():
+    tracker = Tracker(TrackerConfig(reclassify_every=10))
+    asked = []
+    for index in range(30):
+        tracks, wanted = tracker.update(boxes((10, 10, 50, 50)), index)
+        if index == 4:
+            tracks[0].name = "gura"  # the evidence of five looks was enough
+        if wanted:
+            asked.append(index)
+    assert asked == [0, 1, 2, 3, 4, 14, 24]
+
+
 def test_small_growth_does_not_trigger_a_new_look():
     tracker = Tracker(TrackerConfig(reclassify_every=100, reclassify_growth=0.2))
-    _, wanted = tracker.update(boxes((10, 10, 50, 50)), 0)
+    tracks, wanted = tracker.update(boxes((10, 10, 50, 50)), 0)
     assert wanted == [0]
+    tracks[0].name = "ame"
     _, wanted = tracker.update(boxes((10, 10, 53, 53)), 1)  # +12% area
     assert wanted == []
 
 
+def test_evidence_is_the_true_mean_of_every_look():
+    track = Track(1, np.array([0, 0, 10, 10], np.int32), 0)
+    looks = np.random.default_rng(0).normal(size=(7, DIM)).astype(np.float32)
+    probs = np.random.default_rng(1).dirichlet((1.0, 1.0, 1.0), size=7).astype(np.float32)
+    for p, e in zip(probs, looks, strict=True):
+        track.add_look(p, e)
+    evidence = track.evidence()
+    mean = looks.mean(axis=0)
+    np.testing.assert_allclose(evidence.embeddings[0], mean / np.linalg.norm(mean), atol=1e-6)  # the first look is 1/7
+    np.testing.assert_allclose(evidence.probs[0], probs.mean(axis=0), atol=1e-6)
+    assert track.looks == 7
+
+
 def run_votes(probabilities, settings=None):
-    """One face, classified on every frame with the given probabilities: each frame's Faces."""
+    """One face, classified whenever the tracker asks, with the given probabilities: each frame's Faces."""
     tracker = Tracker(settings or TrackerConfig(reclassify_every=1))
     voted = []
     for index, probs in enumerate(probabilities):
         tracks, wanted = tracker.update(boxes((10, 10, 50, 50)), index)
         for row in wanted:
-            tracks[row].add_vote(probs, tracker.settings.vote_alpha)
+            tracks[row].add_look(probs, np.zeros(DIM, np.float32))
         voted.append(faces_of(tracks))
     return voted
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_vote_does_not_flicker_under_noisy_probabilities(seed):
+def test_evidence_does_not_flicker_under_noisy_probabilities(seed):
     """The true class wins on average, yet one classification in five is wrong: the per-frame
-    argmax flickers, the name from the vote (default settings) does not."""
+    argmax flickers, the name from the track's evidence does not."""
     rng = np.random.default_rng(seed)
     probabilities = rng.dirichlet((8.0, 4.0, 1.0), size=300).astype(np.float32)  # "ame" on average
     raw = [LABELS[i] for i in probabilities.argmax(axis=1)]
@@ -107,7 +146,7 @@ def test_vote_does_not_flicker_under_noisy_probabilities(seed):
     assert voted[-1].names == ("ame",)
 
 
-def test_vote_follows_a_lasting_change_of_evidence():
+def test_evidence_follows_a_lasting_change():
     probabilities = np.array([[0.8, 0.15, 0.05]] * 20 + [[0.1, 0.85, 0.05]] * 20, np.float32)
     voted = run_votes(probabilities)
     assert voted[19].names == ("ame",)
@@ -136,3 +175,54 @@ def test_name_change_counter_counts_per_track():
     # 7 face-frames at 2 fps are 3.5 track-seconds on screen: 2 changes -> 5.714 per 10 s
     assert counter.per_10_seconds(2.0) == pytest.approx(10 * 2 / 3.5, abs=1e-3)
     assert counter.per_10_seconds(0.0) is None and NameChangeCounter().per_10_seconds(30.0) is None
+
+
+class ScriptedClassifier:
+    """Gives the crops of successive calls the embeddings of a script, one per crop."""
+
+    labels, provider = LABELS, "FakeExecutionProvider"
+
+    def __init__(self, script: list[np.ndarray]) -> None:
+        self.script = iter(script)
+
+    def classify(self, crops: list[np.ndarray]) -> Scores:
+        embeddings = np.stack([next(self.script) for _ in crops])
+        embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+        return Scores(np.full((len(crops), len(LABELS)), 1 / 3, np.float32), embeddings.astype(np.float32))
+
+
+def names_on_video(script: list[np.ndarray], decider: OpenSetDecider) -> list[str]:
+    """One face followed over len(script) frames, named by the batcher from its track's looks."""
+    tracker = Tracker(TrackerConfig(reclassify_every=1))
+    batcher = Batcher(ScriptedClassifier(script), decider, PipelineConfig(max_batch=1, max_wait_ms=0.0), Stats())
+    image = np.zeros((64, 64, 3), np.uint8)
+    names = []
+    for index in range(len(script)):
+        face = boxes((10, 10, 30, 30))
+        tracks, wanted = tracker.update(face, index)
+        for _, faces in batcher.add(Frame(image, index, time.monotonic(), index / 30.0, "test"), face, tracks, wanted):
+            names += faces.names
+    return names
+
+
+def test_one_blurred_look_never_makes_a_named_track_unknown():
+    """Looks of gura, and at the third a blurred one that resembles nobody: a track once named
+    keeps its name. (The old moving average gave the third look a third of the weight, dropped
+    below the threshold, and showed "unknown".)"""
+    calibration = OpenSetCalibration(np.stack([basis(0), basis(1), basis(2)]), np.zeros(DIM, np.float32), 0.9, 10.0)
+    decider = OpenSetDecider.from_calibration(LABELS, calibration)
+    script = [basis(1)] * 2 + [basis(6)] + [basis(1)] * 5
+    assert names_on_video(script, decider) == ["gura"] * len(script)
+
+
+def test_a_track_is_named_from_the_mean_of_its_looks_not_from_its_first():
+    """No single look reaches the bar, but their mean does: a face seen for long gets its name."""
+    calibration = OpenSetCalibration(np.stack([basis(0), basis(1), basis(2)]), np.zeros(DIM, np.float32), 0.8, 10.0)
+    decider = OpenSetDecider.from_calibration(LABELS, calibration)
+    rng = np.random.default_rng(3)
+    noise = [rng.normal(size=DIM).astype(np.float32) * 0.45 for _ in range(40)]
+    script = [basis(1) + n * (1 - basis(1)) for n in noise]  # gura plus noise in every other direction
+    single = decider.decide(boxes(*[(0, 0, 10, 10)] * len(script)), ScriptedClassifier(script).classify([None] * 40))
+    assert single.names.count("gura") < 10  # one look at a time, mostly unknown
+    names = names_on_video(script, decider)
+    assert names[-20:] == ["gura"] * 20

@@ -139,9 +139,11 @@ def test_frames_of_another_size_are_scaled_and_no_frames_still_make_a_file(tmp_p
 def test_unwritable_outputs_fail_clearly_at_once(tmp_path: Path, where: str) -> None:
     path = {
         "missing folder": tmp_path / "nowhere" / "out.mp4",
-        "a folder": tmp_path,
-        "full disk": Path("/dev/full"),
+        "a folder": tmp_path / "folder.mp4",
+        "full disk": tmp_path / "full.mp4",  # /dev/full under a name the writer accepts
     }[where]
+    (tmp_path / "folder.mp4").mkdir()
+    (tmp_path / "full.mp4").symlink_to("/dev/full")
     with pytest.raises(InputError, match=f"cannot write {path}"):
         VideoWriter(path, SourceInfo("x", False, 160, 120, 30.0))
 

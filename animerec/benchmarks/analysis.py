@@ -208,6 +208,7 @@ def assemble(workloads: list[Workload], plan: dict[str, Any], results: dict[str,
         "matching": MATCH_RULE,
         "config": plan["config"],
         "workloads": entries,
+        "naming_clips": pipeline.get("naming", []),  # quality.naming_against_truth on truth_clips.py's clips
         "stages_ms": results["limits"].get("stages_ms") or {},
         "stages_workload": results["limits"].get("stages_workload"),
         "baselines": baselines,

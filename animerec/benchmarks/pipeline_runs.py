@@ -20,6 +20,7 @@ import numpy as np
 
 from animerec.api import build_pipeline
 from animerec.benchmarks.machine import UsageClock, current_rss_mb, peak_rss_mb
+from animerec.benchmarks.truth_clips import TruthClip, score_clip
 from animerec.config import Config, from_dict
 from animerec.realtime.capture import open_source
 from animerec.realtime.tracker import NameChangeCounter
@@ -165,6 +166,8 @@ def run(plan: dict[str, Any]) -> dict[str, Any]:
             for n in plan["detector_threads"]
         }
         result["sweeps"][name] = {"reuse_off": file_run(path, no_reuse, classifier, False), "detector_threads": threads}
+    result["naming"] = [score_clip(TruthClip.from_json(clip), config, classifier)
+                        for clip in plan.get("naming_clips", [])]
     live = plan["live"]
     for name in live["workloads"]:
         path = next(w["path"] for w in plan["workloads"] if w["name"] == name)

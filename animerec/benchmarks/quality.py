@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from animerec.benchmarks.synthetic import PlacedFace
+from animerec.records import UNKNOWN
 
 Box = Sequence[int]  # x, y, w, h
 SMALL_FACE_PX = 48  # the recall target counts faces of at least this side; smaller ones apart
@@ -28,6 +29,7 @@ class FoundFace:
 
     box: tuple[int, int, int, int]
     name: str = ""
+    track: int = -1  # the tracker's id, -1 where none ran
 
 
 def match(found: Sequence[Box], truth: Sequence[Box]) -> list[tuple[int, int]]:
@@ -95,6 +97,53 @@ def against_truth(found: Sequence[Sequence[FoundFace]], truth: Sequence[Sequence
     }
 
 
+def naming_against_truth(found: Sequence[Sequence[FoundFace]], truth: Sequence[Sequence[PlacedFace]],
+                         fps: float) -> dict[str, Any]:
+    """What a viewer sees on a clip with known faces, over the faces found (`found_share` of the
+    visible true faces): the share named right, named wrong and left `unknown`; and how often a
+    track's name jumps from one character to another per 10 s of faces on screen (a first name,
+    and a change to or from `unknown`, are not jumps). Faces whose truth is "unknown" (characters
+    the model never saw) are counted apart, as is every found face matching no true face: those
+    are faces drawn in the background clips, which are not in the truth and not scored."""
+    known = right = wrong = strangers = strangers_named = background = background_named = expected_total = 0
+    last_character: dict[int, str] = {}
+    jumps = 0
+    for faces, placed in zip(found, truth, strict=False):
+        expected = visible(placed)
+        expected_total += sum(p.name != UNKNOWN for p in expected)
+        pairs = match([f.box for f in faces], [p.box for p in expected])
+        for i, j in pairs:
+            face, name = faces[i], expected[j].name
+            if name == UNKNOWN:
+                strangers += 1
+                strangers_named += face.name != UNKNOWN
+                continue
+            known += 1
+            right += face.name == name
+            wrong += face.name not in (name, UNKNOWN)
+            if face.name != UNKNOWN and face.track >= 0:
+                jumps += last_character.get(face.track, face.name) != face.name
+                last_character[face.track] = face.name
+        matched = {i for i, _ in pairs}
+        background += len(faces) - len(matched)
+        background_named += sum(f.name != UNKNOWN for k, f in enumerate(faces) if k not in matched)
+    seconds = known / fps if fps > 0 else 0.0
+    return {
+        "true_faces": expected_total,
+        "found_share": _ratio(known, expected_total),
+        "named_right": _ratio(right, known),
+        "named_wrong": _ratio(wrong, known),
+        "named_unknown": _ratio(known - right - wrong, known),
+        "character_changes": jumps,
+        "character_changes_per_10s": round(10.0 * jumps / seconds, 3) if seconds else None,
+        "unknown_faces_found": strangers,
+        "unknown_faces_named": _ratio(strangers_named, strangers),
+        "background_faces": background,
+        "background_faces_named": _ratio(background_named, background),
+        "matching": MATCH_RULE,
+    }
+
+
 def against_reference(
     found: Sequence[Sequence[FoundFace]], reference: Sequence[Sequence[FoundFace]]
 ) -> dict[str, Any]:
@@ -123,12 +172,13 @@ def against_reference(
 
 
 def faces_from_json(frames: Sequence[Sequence[dict[str, Any]]]) -> list[list[FoundFace]]:
-    """Worker output (per frame, `{"box": [x, y, w, h], "name": ...}`) into FoundFace lists."""
+    """Worker output (per frame, `{"box": [x, y, w, h], "name": ..., "track": ...}`) into FoundFace lists."""
     found = []
     for frame in frames:
         faces = []
         for face in frame:
             x, y, w, h = (int(v) for v in face["box"])
-            faces.append(FoundFace((x, y, w, h), face.get("name", "")))
+            track = face.get("track")
+            faces.append(FoundFace((x, y, w, h), face.get("name", ""), -1 if track is None else int(track)))
         found.append(faces)
     return found

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from animerec.benchmarks.targets import summary
+
 Report = dict[str, Any]
 
 
@@ -57,9 +59,9 @@ def _header(report: Report) -> list[str]:
 
 
 def _targets(report: Report) -> list[str]:
-    rows = [(t["name"], t["value"], f"{t['op']} {t['threshold']:g}", t["met"], t["note"]) for t in report["targets"]]
-    met = sum(t["met"] for t in report["targets"])
-    return ["## Targets", "", f"{met} of {len(report['targets'])} met "
+    rows = [(t["name"], t["value"], f"{t['op']} {t['threshold']:g}", "skipped" if t.get("skipped") else t["met"],
+             t["note"]) for t in report["targets"]]
+    return ["## Targets", "", f"{summary(report['targets'])} "
             "(targets from `benchmarks/targets.toml`, shipped as `animerec/benchmarks/targets.toml`).", "",
             *_table(("target", "value", "wanted", "met", "note"), rows)]
 

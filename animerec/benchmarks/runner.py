@@ -28,6 +28,7 @@ from typing import Any
 from animerec.benchmarks.analysis import assemble
 from animerec.benchmarks.machine import machine_info, now_utc, peak_rss_mb
 from animerec.benchmarks.targets import evaluate
+from animerec.benchmarks.truth_clips import bench_clips
 from animerec.benchmarks.workloads import Profile, Workload, build_workloads
 from animerec.config import Config
 from animerec.paths import SAMPLE_FACES_DIR
@@ -141,6 +142,9 @@ def run_bench(options: BenchOptions) -> BenchResult:
         say(f"{options.profile.name} run: making the clips in {folder}")
         workloads, notes = build_workloads(options.profile, folder, options.videos_dir, options.user_videos)
         plan = make_plan(options, workloads)
+        naming_clips, naming_note = bench_clips(folder, quick=options.profile.name == "quick")
+        plan["naming_clips"] = [clip.to_json() for clip in naming_clips]
+        notes.append(naming_note)
         results = {}
         for role in options.roles:
             say(f"measuring: {role}")

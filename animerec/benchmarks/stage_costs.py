@@ -25,7 +25,7 @@ from animerec.realtime.tracker import Tracker
 from animerec.realtime.video_writer import VideoWriter
 from animerec.recognition.classifier import OnnxClassifier
 from animerec.recognition.crop import report_crop
-from animerec.recognition.detector import CascadeDetector
+from animerec.recognition.detectors import make_detector
 from animerec.recognition.recognizer import name_faces
 from animerec.records import AnnotatedFrame, Faces, Frame
 
@@ -45,7 +45,7 @@ def _mean_ms(calls: Sequence[Callable[[], object]]) -> float:
 
 def isolated_stage_ms(images: list[Image], config: Config, model: str, decode_fps: float) -> dict[str, Any]:
     """Per-frame costs (crop per face, classify per face and per batch) on `images`."""
-    detector = CascadeDetector(config.cascade_settings())
+    detector = make_detector(config)  # detector.kind: the cascade, the learned one, or both
     detect_ms = _mean_ms([partial(detector.detect, image) for image in images])
     boxes = [detector.detect(image) for image in images]
 

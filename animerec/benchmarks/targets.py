@@ -1,8 +1,9 @@
 """The targets of targets.toml, evaluated on a finished report.
 
 Each metric reads numbers the report already holds, so a target can never use a measurement
-the report does not show. A value that could not be measured (a skipped baseline, a failed
-worker) is None, with `met` false and a note saying why.
+the report does not show. A value that could not be measured here (no TensorFlow for the
+report's baseline, no face large enough, a failed worker) is None: the target is `skipped`,
+neither met nor missed, with a note saying why; `met` stays false.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ Report = dict[str, Any]
 Workload = dict[str, Any]
 OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le}
 TARGETS_FILE = "targets.toml"  # package data: animerec/benchmarks/targets.toml
+NAMING_SCOPES = ("naming", "naming-camera", "naming-all")
 
 
 def load_targets() -> list[dict[str, Any]]:
@@ -26,7 +28,7 @@ def load_targets() -> list[dict[str, Any]]:
     for target in targets:
         if target["op"] not in OPS:
             raise ValueError(f"{TARGETS_FILE}: target {target['name']}: op must be >= or <=")
-        if target["metric"] not in WORKLOAD_METRICS and target["metric"] not in RUN_METRICS:
+        if target["metric"] not in {**WORKLOAD_METRICS, **NAMING_METRICS, **RUN_METRICS}:
             raise ValueError(f"{TARGETS_FILE}: target {target['name']}: unknown metric {target['metric']!r}")
     return targets
 
@@ -63,6 +65,8 @@ def _recall_ge48(workload: Workload) -> tuple[float | None, str]:
 
 def _stage_share(workload: Workload) -> tuple[float | None, str]:
     pipeline = workload.get("pipeline") or {}
+    if pipeline.get("skipped"):
+        return None, f"pipeline not measured: {pipeline['skipped']}"
     return pipeline.get("share_of_slowest_stage_fps"), f"slowest stage: {pipeline.get('slowest_stage')}"
 
 
@@ -77,7 +81,9 @@ def _live(key: str) -> Callable[[Workload], tuple[float | None, str]]:
 
 def _flicker(workload: Workload) -> tuple[float | None, str]:
     pipeline = workload.get("pipeline") or {}
-    return pipeline.get("name_changes_per_10s"), f"{pipeline.get('name_changes')} name changes in all"
+    if pipeline.get("name_changes_per_10s") is None:
+        return None, "no face was tracked in this clip"
+    return pipeline["name_changes_per_10s"], f"{pipeline.get('name_changes')} name changes in all"
 
 
 def _onnx_speedup(report: Report) -> tuple[float | None, str]:
@@ -106,6 +112,19 @@ WORKLOAD_METRICS: dict[str, Callable[[Workload], tuple[float | None, str]]] = {
     "live_dropped_share": _live("dropped"),
     "name_changes_per_10s": _flicker,
 }
+def _naming(key: str) -> Callable[[Workload], tuple[float | None, str]]:
+    def metric(clip: Workload) -> tuple[float | None, str]:
+        note = f"{clip['true_faces']} true faces, {clip['found_share']} of them found; shares are of those found"
+        return clip.get(key), note
+
+    return metric
+
+
+NAMING_METRICS: dict[str, Callable[[Workload], tuple[float | None, str]]] = {  # truth_clips.py's clips
+    "named_right": _naming("named_right"),
+    "named_wrong": _naming("named_wrong"),
+    "character_changes_per_10s": _naming("character_changes_per_10s"),
+}
 RUN_METRICS: dict[str, Callable[[Report], tuple[float | None, str]]] = {
     "onnx_batched_speedup_per_face": _onnx_speedup,
     "peak_rss_mb": _peak_rss,
@@ -118,10 +137,13 @@ def _in_scope(workload: Workload, scope: str) -> bool:
         return workload["height"] == 720 and workload["kind"] != "user"
     if scope == "live-720p":
         return workload["height"] == 720 and "live" in workload
+    if scope in NAMING_SCOPES:  # a naming clip, plain or filmed from a screen
+        return scope == "naming-all" or workload["camera"] == (scope == "naming-camera")
     raise ValueError(f"unknown target scope {scope!r}")
 
 
 def _row(target: dict[str, Any], name: str, value: float | None, note: str) -> dict[str, Any]:
+    skipped = value is None
     met = value is not None and OPS[target["op"]](value, target["threshold"])
     return {
         "name": name,
@@ -129,9 +151,20 @@ def _row(target: dict[str, Any], name: str, value: float | None, note: str) -> d
         "op": target["op"],
         "threshold": target["threshold"],
         "met": bool(met),
+        "skipped": skipped,
         "description": target["description"],
         "note": note,
     }
+
+
+def summary(rows: list[dict[str, Any]]) -> str:
+    """"7 of 11 targets met; 2 skipped: <why>": skipped targets count neither way."""
+    measured = [row for row in rows if not row.get("skipped")]
+    text = f"{sum(row['met'] for row in measured)} of {len(measured)} targets met"
+    reasons = sorted({row["note"] for row in rows if row.get("skipped")})
+    if reasons:
+        text += f"; {len(rows) - len(measured)} skipped, not measured here: {'; '.join(reasons)}"
+    return text
 
 
 def evaluate(report: Report, targets: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -142,9 +175,14 @@ def evaluate(report: Report, targets: list[dict[str, Any]] | None = None) -> lis
         if metric in RUN_METRICS:
             rows.append(_row(target, target["name"], *RUN_METRICS[metric](report)))
             continue
-        scoped = [w for w in report["workloads"] if _in_scope(w, target.get("scope", "720p"))]
+        scope = target.get("scope", "720p")
+        naming = scope in NAMING_SCOPES
+        entries = report.get("naming_clips", []) if naming else report["workloads"]
+        scoped = [w for w in entries if _in_scope(w, scope)]
         if not scoped:
-            rows.append(_row(target, target["name"], None, f"no workload in scope {target.get('scope')}"))
+            why = "no naming clip (they need ../shared/data)" if naming else f"no workload in scope {scope}"
+            rows.append(_row(target, target["name"], None, why))
+        measure = NAMING_METRICS if naming else WORKLOAD_METRICS
         for workload in scoped:
-            rows.append(_row(target, f"{target['name']}[{workload['name']}]", *WORKLOAD_METRICS[metric](workload)))
+            rows.append(_row(target, f"{target['name']}[{workload['name']}]", *measure[metric](workload)))
     return rows

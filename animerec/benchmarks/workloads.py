@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from animerec.benchmarks.synthetic import PlacedFace, SyntheticScene
 from animerec.errors import UsageError
+from animerec.media import is_video
 from animerec.paths import SAMPLE_FACES_DIR
 
 CLIP_FPS = 30.0
@@ -32,7 +33,6 @@ HEIGHTS = {480: 854, 720: 1280, 1080: 1920}  # 16:9 widths for the synthetic cli
 SYNTHETIC_FACES = 4  # more would pile up on a 16:9 frame and hide each other
 SYNTHETIC_FACE_HEIGHT = 0.25  # face side as a share of the frame height
 SYNTHETIC_SEED = 5
-REAL_VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".gif")
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def synthetic_workload(height: int, frames: int, folder: Path) -> Workload:
 def real_videos(folder: Path | None) -> list[Path]:
     if folder is None or not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in REAL_VIDEO_SUFFIXES)
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_video(p))
 
 
 def scaled_workload(source: Path, height: int | None, frames: int, folder: Path, kind: str) -> Workload:

@@ -3,21 +3,22 @@
 Every frame of a video, annotated, into an H.264 file with the source's audio, plus (optionally
 for one file, always for a folder) one JSON Lines row per frame. Files lose no frame: the
 pipeline blocks instead of dropping. Outputs are written under a temporary name and renamed, after
-Ctrl-C too, so a file at the output name is always valid. A folder is a library job
-(animerec.library): several videos at once, resumable, indexed in OUTDIR/library.sqlite.
+Ctrl-C too, so a file at the output name is always valid (and none appears when no frame was
+written: see animerec.outputs). One file ends with a summary on standard error: frames, faces,
+and each character's time on screen. A folder is a library job (animerec.library): several
+videos at once, resumable, indexed in OUTDIR/library.sqlite.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from contextlib import ExitStack
 from pathlib import Path
 
-from animerec.config import Config, add_config_args, add_naming_args, config_from_args
-from animerec.errors import EXIT_OK, EXIT_SKIPPED, InputError, UsageError
-from animerec.realtime.protocols import Sink, SourceInfo
-from animerec.recognition.classifier import Classifier, OnnxClassifier
+from animerec.config import Config, add_config_args, add_naming_args, add_overlay_args, config_from_args
+from animerec.errors import EXIT_INTERRUPTED, EXIT_OK, InputError, UsageError
+from animerec.library.annotation import VideoAnnotation
+from animerec.recognition.classifier import Classifier
 from animerec.recognition.naming import Decider
 
 
@@ -25,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("annotate", help="annotate a video file, or a folder of them")
     parser.add_argument("input", type=Path, nargs="?", metavar="IN", help="a video file or a folder of videos")
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUT",
-                        help="annotated .mp4 (one file) or output folder (a folder)")
+                        help="annotated .mp4, .mkv or .mov (one file), or output folder (a folder)")
     parser.add_argument("--jsonl", type=Path, metavar="OUT.jsonl", help="face records, one line per frame")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--jobs", type=int, metavar="N",
@@ -36,12 +37,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true",
                         help="a folder: print the job's summary as JSON on standard output")
     add_naming_args(parser)
+    add_overlay_args(parser)
     add_config_args(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from animerec.commands.common import check_output
+    from animerec.api import load_classifier, load_decider
+    from animerec.outputs import VIDEO_CONTAINERS, check_output, remove_orphaned_temporaries
+    from animerec.recognition.detectors import make_detector
 
     if args.input is None:
         # `annotate --ray DIR -o OUT`: --ray's optional ADDRESS took the folder. A Ray address is
@@ -57,17 +61,21 @@ def run(args: argparse.Namespace) -> int:
         return _run_folder(args, config)
     if args.jobs is not None or args.ray is not None or args.json:
         raise UsageError("--jobs, --ray and --json are for a folder of videos")
-    check_output(args.out, args.overwrite)  # every refusal before any work
+    outputs = [check_output(args.out, args.overwrite, VIDEO_CONTAINERS, "a video")]  # every refusal before any work
     if args.jsonl is not None:
-        check_output(args.jsonl, args.overwrite)
-    classifier = load_announced_classifier(config)
+        if args.jsonl.resolve() == args.out.resolve():
+            raise UsageError(f"-o and --jsonl are both {args.out}: give the JSON Lines another name")
+        outputs.append(check_output(args.jsonl, args.overwrite))
+    classifier = load_classifier(config, announce=True)
+    make_detector(config, announce=True)  # a bad detector model fails now; the pipeline reuses it
     decider = load_decider(classifier, config)
-    try:
-        annotate_file(source, args.out, args.jsonl, config, classifier, decider)
-    except InputError as error:
-        print(f"animerec: skipped {source}: {error}", file=sys.stderr)
-        return EXIT_SKIPPED
-    return EXIT_OK
+    for folder in {path.parent for path in outputs}:
+        remove_orphaned_temporaries(folder)  # a killed run's leftovers
+    result = annotate_file(source, args.out, args.jsonl, config, classifier, decider)
+    if not (result.frames or result.interrupted):
+        raise InputError(f"{source}: no frame could be decoded; nothing was written")
+    print_video_summary(source, outputs, result)
+    return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
 
 
 def _run_folder(args: argparse.Namespace, config: Config) -> int:
@@ -85,73 +93,36 @@ def _run_folder(args: argparse.Namespace, config: Config) -> int:
     return run_library(options)
 
 
-def load_announced_classifier(config: Config) -> OnnxClassifier:
-    from animerec.api import load_classifier
-    from animerec.recognition.classifier import announce
-
-    classifier = load_classifier(config)
-    announce(classifier)  # the execution provider, on standard error
-    return classifier
-
-
-def load_decider(classifier: OnnxClassifier, config: Config) -> Decider:
-    """The naming decision: open-set with the gallery (`classifier.gallery`, else the default one
-    when it exists) for a calibrated model, the model's softmax otherwise; the threshold from
-    `classifier.unknown_threshold` when set, else the model's calibrated one."""
-    from animerec.recognition.naming import decider_for
-
-    settings = config.classifier
-    return decider_for(classifier.info, settings.gallery_path(), settings.threshold(), settings.top_k)
-
-
-def attach_sinks(stack: ExitStack, info: SourceInfo, video: Path | None, jsonl: Path | None,
-                 audio_from: Path | None) -> list[Sink]:
-    """Open the writers under temporary names; `stack` closes each writer, then renames it
-    (also after Ctrl-C, when the partial output is finalised and kept)."""
-    from animerec.commands.common import atomic_output
-    from animerec.realtime.jsonl import JsonLinesWriter
-    from animerec.realtime.video_writer import VideoWriter
-
-    sinks: list[Sink] = []
-    if video is not None:
-        temporary = stack.enter_context(atomic_output(video))
-        writer = VideoWriter(temporary, info, audio_from=audio_from)
-        stack.callback(writer.close)
-        sinks.append(writer)
-    if jsonl is not None:
-        temporary = stack.enter_context(atomic_output(jsonl))
-        lines = JsonLinesWriter(temporary)
-        stack.callback(lines.close)
-        sinks.append(lines)
-    return sinks
-
-
 def annotate_file(path: Path, video: Path, jsonl: Path | None, config: Config,
-                  classifier: Classifier, decider: Decider | None = None) -> int:
-    """Annotate one video file; returns the number of frames written."""
-    from tqdm import tqdm
-
-    from animerec.api import build_pipeline
+                  classifier: Classifier, decider: Decider | None = None) -> VideoAnnotation:
+    """Annotate one video file into `video` and `jsonl`, with a progress bar; see annotate_source."""
     from animerec.interrupts import sigterm_as_interrupt
+    from animerec.library.annotation import annotate_source
+    from animerec.progress import progress
     from animerec.realtime.capture import open_source
 
     source = open_source(str(path))
-    written = 0
     try:
-        with ExitStack() as stack, sigterm_as_interrupt():
-            sinks = attach_sinks(stack, source.info, video, jsonl, audio_from=source.info.path or path)
-            total = source.info.frame_count or None
-            progress = stack.enter_context(
-                tqdm(total=total, unit="frame", desc=path.name, file=sys.stderr, dynamic_ncols=True)
-            )
-            with build_pipeline(source, config, classifier=classifier, decider=decider) as pipeline:
-                for item in pipeline:
-                    for sink in sinks:
-                        sink.write(item)
-                    written += 1
-                    progress.update(1)
+        with progress(source.info.frame_count or None, path.name, "frame") as bar, sigterm_as_interrupt():
+            result = annotate_source(source, video, jsonl, config, classifier, decider,
+                                     audio_from=source.info.path or path, on_frame=lambda _: bar.update(1))
     finally:
         source.close()
     if source.errors:
         print(f"animerec: {path}: {source.errors} unreadable packet(s) skipped", file=sys.stderr)
-    return written
+    return result
+
+
+def print_video_summary(path: Path, outputs: list[Path], result: VideoAnnotation) -> None:
+    """What one video gave, on standard error: frames, faces, who was on screen and for how long,
+    and whether the outputs are partial."""
+    from animerec.library.summary import characters_text
+
+    names = " and ".join(str(output) for output in outputs)
+    if result.interrupted and not result.frames:
+        print(f"animerec: interrupted before the first frame: nothing written to {names}", file=sys.stderr)
+        return
+    partial = " (partial: interrupted)" if result.interrupted else ""
+    print(f"animerec: {path.name}: {result.frames} frames, {result.faces} faces, "
+          f"{result.duration:.1f} s of video in {names}{partial}", file=sys.stderr)
+    print(f"animerec: on screen: {characters_text(result.appearances) or 'no named character'}", file=sys.stderr)

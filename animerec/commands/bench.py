@@ -60,7 +60,7 @@ def _outputs(args: argparse.Namespace) -> list[Path]:
 
 
 def _write(path: Path, text: str) -> None:
-    from animerec.commands.common import atomic_output
+    from animerec.outputs import atomic_output
 
     with atomic_output(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
@@ -69,8 +69,9 @@ def _write(path: Path, text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from animerec.benchmarks.report import to_json, to_markdown, write_plots
     from animerec.benchmarks.runner import BenchOptions, run_bench, say
+    from animerec.benchmarks.targets import summary
     from animerec.benchmarks.workloads import FULL, QUICK
-    from animerec.commands.common import check_output
+    from animerec.outputs import check_output
 
     if args.soak_minutes and args.soak_minutes < 2:
         raise UsageError("--soak-minutes must be at least 2 (growth is measured from minute 1)")
@@ -105,8 +106,7 @@ def run(args: argparse.Namespace) -> int:
         _write(Path(args.json), to_json(report))
     if not args.md and not args.json:
         print(markdown)
-    met = sum(t["met"] for t in report["targets"])
-    say(f"done in {report['duration_s']} s: {met} of {len(report['targets'])} targets met")
+    say(f"done in {report['duration_s']} s: {summary(report['targets'])}")
     if result.failed:
         print(f"animerec: error: benchmark workers failed: {', '.join(result.failed)}", file=sys.stderr)
         return EXIT_FAILURE

@@ -1,9 +1,10 @@
-"""`animerec calibrate MODEL --train DIR --unknown PATH...`: measure and store the open-set decision.
+"""`animerec calibrate MODEL --train DIR --manifest | --unknown PATH...`: measure and store the open-set decision.
 
 From a folder-per-class training set (holoen20 layout) the training files give one prototype per
 character (the class mean of centred embeddings); the validation files (name matching
---val-regex, kept to --clean's list) are the known faces; --unknown folders of crops and videos
-(faces cut by the cascade) are characters the model never saw. The threshold meets
+--val-regex, kept to --clean's list) are the known faces; the calibration unknowns of the
+identity manifest (--manifest: identities never trained on, and the clips' faces) and any
+--unknown folders of crops and videos (faces cut by the cascade) are characters the model never saw. The threshold meets
 --target-accept (known faces named) and --target-named (unknown faces named) when it can; when
 no threshold meets both, --prefer picks the knee of the trade-off curve (default) or one of
 the two targets. Everything is written into the model's
@@ -25,18 +26,18 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from animerec.commands.common import check_output
 from animerec.commands.enroll import embed, embed_files, image_files
 from animerec.errors import EXIT_OK, InputError, ModelError, UsageError
 from animerec.labelled import list_labelled
+from animerec.media import MediaKind, media_kind
+from animerec.outputs import check_output
 from animerec.recognition.classifier import OnnxClassifier, announce
 from animerec.recognition.crop import report_crop
 from animerec.recognition.detector import CascadeDetector
-from animerec.recognition.images import is_image_path
 from animerec.recognition.model_info import OPEN_SET_KEY, OpenSetCalibration
 from animerec.recognition.naming import OpenSetDecider, unit_rows
+from animerec.train.identities import DEFAULT_DATA_ROOT, DEFAULT_MANIFEST, identity_faces, load_identity_split
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".gif"})
 SCALES = np.geomspace(1.0, 200.0, 60)
 
 
@@ -46,8 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--train", type=Path, required=True, metavar="DIR", help="folder-per-class training crops")
     parser.add_argument("--val-regex", default="^[01]", help="file names of validation posts (default ^[01])")
     parser.add_argument("--clean", type=Path, metavar="FILE", help="'<class>/<file>' lines: validation keeps these")
-    parser.add_argument("--unknown", type=Path, nargs="+", required=True, metavar="PATH",
+    parser.add_argument("--unknown", type=Path, nargs="+", default=[], metavar="PATH",
                         help="folders of crops and videos of characters the model never saw")
+    add_manifest_args(parser, "draw the unknown faces from the identity manifest's calibration identities")
     parser.add_argument("--video-step", type=int, default=6, help="use every Nth video frame (default 6)")
     parser.add_argument("--target-accept", type=float, default=0.95, help="known faces to name (default 0.95)")
     parser.add_argument("--target-named", type=float, default=0.05, help="unknown faces named at most (0.05)")
@@ -60,6 +62,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing -o file")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--json", action="store_true", help="print the calibration as JSON on stdout")
+    parser.add_argument("--tracks", action="store_true",
+                        help="also measure the bar for video tracks' mean evidence on the calibration clip made "
+                             "from the data beside --train (minutes; animerec/benchmarks/track_calibration.py)")
+    parser.add_argument("--clips", type=Path, default=Path(tempfile.gettempdir()) / "animerec-clips", metavar="DIR",
+                        help="where the calibration clips are made, and found again next time (default: %(default)s)")
     parser.set_defaults(handler=run)
 
 
@@ -105,14 +112,32 @@ def unknown_embeddings(classifier: OnnxClassifier, inputs: list[Path], step: int
         if not path.exists():
             raise InputError(f"not found: {path}")
         files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    videos = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
-    crops = [p for p in files if is_image_path(p) and p.suffix.lower() not in VIDEO_SUFFIXES]
+    kinds = {p: media_kind(p) for p in files}
+    videos = [p for p in files if kinds[p] is MediaKind.VIDEO]
+    crops = [p for p in files if kinds[p] is MediaKind.IMAGE]
     detector = CascadeDetector()
     parts = [embed_files(classifier, crops)] if crops else []
     parts += [e for e in (embed(classifier, video_faces(v, step, detector)) for v in videos) if len(e)]
     if not parts:
         raise InputError("no unknown faces found in --unknown")
     return np.concatenate(parts)
+
+
+def add_manifest_args(parser: argparse.ArgumentParser, purpose: str) -> None:
+    parser.add_argument("--manifest", type=Path, nargs="?", const=DEFAULT_MANIFEST, metavar="TOML",
+                        help=f"{purpose} (default: the bundled identities.toml)")
+    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT, metavar="DIR",
+                        help=f"where the manifest's folders are (default {DEFAULT_DATA_ROOT})")
+
+
+def calibration_unknowns(classifier: OnnxClassifier, manifest: Path, root: Path, step: int) -> NDArray[np.float32]:
+    """Embeddings of the manifest's calibration unknowns: identities never trained on (whole
+    illustrations through the cascade) and the faces of its clips."""
+    split = load_identity_split(manifest, root)
+    detector = CascadeDetector()
+    parts = [embed(classifier, identity_faces(identity, detector)) for identity in split.calibration]
+    parts += [embed(classifier, video_faces(video, step, detector)) for video in split.calibration_videos]
+    return np.concatenate([p for p in parts if len(p)])
 
 
 def prototypes(embeddings: NDArray[np.float32], classes: NDArray[np.int64],
@@ -221,6 +246,8 @@ def write_calibration(model: Path, calibration: OpenSetCalibration, out: Path) -
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.unknown and args.manifest is None:
+        raise UsageError("calibrate needs unknown faces: --manifest, --unknown PATH..., or both")
     out = check_output(args.out, args.overwrite) if args.out else args.model
     classifier = OnnxClassifier(args.model, device=args.device, warmup=False)
     announce(classifier)
@@ -229,7 +256,10 @@ def run(args: argparse.Namespace) -> int:
     centre, protos = prototypes(embed_files(classifier, train), train_y, len(labels))
     decider = OpenSetDecider(labels, protos, centre, threshold=0.0, scale=1.0, trained=len(labels))
     known_sims = decider.similarities(embed_files(classifier, val))
-    unknown_sims = decider.similarities(unknown_embeddings(classifier, args.unknown, args.video_step))
+    unknown_parts = [unknown_embeddings(classifier, args.unknown, args.video_step)] if args.unknown else []
+    if args.manifest is not None:
+        unknown_parts.append(calibration_unknowns(classifier, args.manifest, args.data_root, args.video_step))
+    unknown_sims = decider.similarities(np.concatenate(unknown_parts))
     known, unknown = known_sims.max(axis=1), unknown_sims.max(axis=1)
     threshold = args.threshold
     if threshold is None:
@@ -243,6 +273,11 @@ def run(args: argparse.Namespace) -> int:
     }
     calibration = OpenSetCalibration(protos, centre, float(threshold),
                                      fit_scale(known_sims, val_y, unknown_sims, threshold), stats)
+    if args.tracks:
+        from animerec.benchmarks.track_calibration import calibrate_tracks
+
+        calibration, track_stats = calibrate_tracks(classifier, calibration, labels, args.clips, data=args.train.parent)
+        stats.update(track_stats, track_threshold=calibration.track_threshold, track_margin=calibration.track_margin)
     write_calibration(args.model, calibration, out)
     reloaded = OnnxClassifier(out, device="cpu", warmup=False)
     if reloaded.info.open_set is None or reloaded.model_id != classifier.model_id:

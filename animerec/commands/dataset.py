@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from animerec.config import add_detector_arg
 from animerec.errors import EXIT_OK, UsageError
 
 
@@ -23,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--seed", type=int, default=0, help="seed of the random split")
     build.add_argument("--all-faces", action="store_true", help="keep every face of an image, not only the largest")
     build.add_argument("--crops", action="store_true", help="inputs are ready face crops: no detection")
+    add_detector_arg(build)
     build.add_argument(
         "--group-regex",
         default="",
@@ -37,16 +39,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    from animerec.outputs import check_folder
     from animerec.train.dataset import BuildOptions, build_dataset, summary
 
-    if args.out_dir.exists() and any(args.out_dir.iterdir()) and not args.overwrite:
+    if args.out_dir.is_dir() and any(args.out_dir.iterdir()) and not args.overwrite:
         raise UsageError(f"{args.out_dir} is not empty; pass --overwrite to build into it")
+    check_folder(args.out_dir)
     options = BuildOptions(
         size=args.size,
         val_fraction=args.val_fraction,
         seed=args.seed,
         all_faces=args.all_faces,
         crops=args.crops,
+        detector=args.detector or "cascade",
         group_regex=args.group_regex,
         val_groups=args.val_groups,
         clean_list=args.clean_list,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import platform
 import sys
 
@@ -61,12 +60,27 @@ def run(args: argparse.Namespace) -> int:
     rows.append(
         ("cascade", f"{CASCADE_PATH} sha256 {digest}" + ("" if cascade_ok else " (EXPECTED " + CASCADE_SHA256 + ")"))
     )
+    try:
+        rows.append(("detector", _detector()))
+    except AnimerecError as error:
+        healthy = False
+        rows.append(("detector", f"PROBLEM: {error}"))
     rows.append(("display", _display()))
     rows.append(("camera", _camera(args.camera)))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
     return EXIT_OK if healthy else EXIT_FAILURE
+
+
+def _detector() -> str:
+    """The detector commands use by default, and the learned one's model id and provider."""
+    from animerec.config import Config
+    from animerec.recognition.learned_detector import LearnedDetector
+
+    learned = LearnedDetector(warmup=False)
+    return (f"{Config().detector.kind} by default (--detector cascade|learned|both); learned: "
+            f"{learned.path} id {learned.model_id} on {learned.provider}")
 
 
 def _calibration(open_set: OpenSetCalibration | None) -> str:
@@ -93,18 +107,24 @@ def _gallery(model_id: str) -> str:
 
 
 def _display() -> str:
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return "none (no DISPLAY): --show is unavailable; use --record, --jsonl or serve"
+    from animerec.realtime.window import display_problem
+
+    why = display_problem()
+    if why:
+        return f"none ({why}): --show is unavailable; use --record, --jsonl or serve"
     return "available"
 
 
 def _camera(index: int) -> str:
-    import cv2
+    """Probed the way `run --source N` opens a camera, so both say the same."""
+    from animerec.realtime.live_source import CameraGrabber
+    from animerec.realtime.threaded_source import GrabError
 
-    capture = cv2.VideoCapture(index)
+    camera = CameraGrabber(index)
     try:
-        if capture.isOpened() and capture.read()[0]:
-            return f"camera {index} delivers frames"
-        return f"camera {index} not available"
+        width, height, _ = camera.open()
+        return f"camera {index} delivers {width}x{height} frames"
+    except GrabError as error:
+        return f"camera {index} not available: {error}"
     finally:
-        capture.release()
+        camera.close()

@@ -19,13 +19,24 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from animerec.commands.common import add_model_args, load_classifier
+from animerec.config import STILL_IMAGES, add_config_args, config_from_args
 from animerec.errors import EXIT_OK, EXIT_SKIPPED, InputError, UsageError
+from animerec.media import is_image
+from animerec.outputs import check_output
 from animerec.recognition.classifier import Classifier
 from animerec.recognition.crop import report_crop
-from animerec.recognition.detector import CascadeDetector
-from animerec.recognition.gallery import Character, Gallery, default_gallery_path, load_gallery, save_gallery
-from animerec.recognition.images import UnreadableImage, is_image_path, load_image
+from animerec.recognition.detector import Detector
+from animerec.recognition.detectors import make_detector
+from animerec.recognition.gallery import (
+    CROP,
+    DETECTED,
+    Character,
+    Gallery,
+    default_gallery_path,
+    load_gallery,
+    save_gallery,
+)
+from animerec.recognition.images import CROP_HINT, UnreadableImage, load_image, looks_like_face_crop
 from animerec.records import UNKNOWN
 
 CHUNK = 128  # crops embedded at a time: bounded memory on folders of thousands of images
@@ -38,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--crops", action="store_true", help="each image is already a face crop: no detection")
     parser.add_argument("--append", action="store_true", help="add faces to a character already enrolled")
     add_gallery_arg(parser)
-    add_model_args(parser)
+    add_config_args(parser)
     parser.set_defaults(handler=run)
 
 
@@ -62,7 +73,7 @@ def image_files(inputs: Iterable[Path]) -> list[Path]:
     files: list[Path] = []
     for path in inputs:
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and is_image_path(p))
+            files += sorted(p for p in path.rglob("*") if p.is_file() and is_image(p))
         elif path.exists():
             files.append(path)
         else:
@@ -70,27 +81,29 @@ def image_files(inputs: Iterable[Path]) -> list[Path]:
     return files
 
 
-def largest_face(image: NDArray[np.uint8], detector: CascadeDetector) -> NDArray[np.uint8] | None:
+def largest_face(image: NDArray[np.uint8], detector: Detector) -> NDArray[np.uint8] | None:
     boxes = detector.detect(image)
     if not len(boxes):
         return None
     return report_crop(image, boxes[int(np.argmax(boxes[:, 2] * boxes[:, 3]))])
 
 
-def face_crops(files: list[Path], crops: bool) -> Iterator[tuple[Path, NDArray[np.uint8] | None, str]]:
-    """(file, face crop or None, reason when None) for each file, one at a time."""
-    detector = None if crops else CascadeDetector()
+def face_crops(files: list[Path], detector: Detector | None
+               ) -> Iterator[tuple[Path, NDArray[np.uint8] | None, str]]:
+    """(file, face crop or None, reason when None) for each file, one at a time; without a
+    detector each image is taken as a crop."""
     for path in files:
         try:
             image = load_image(path)
         except UnreadableImage as error:
-            yield path, None, str(error)
+            yield path, None, error.reason
             continue
         if detector is None:
             yield path, image, ""
         else:
             face = largest_face(image, detector)
-            yield path, face, "" if face is not None else "no face found"
+            hint = CROP_HINT if looks_like_face_crop(image) else "no face found"
+            yield path, face, "" if face is not None else hint
 
 
 def embed(classifier: Classifier, crops: Iterable[NDArray[np.uint8]]) -> NDArray[np.float32]:
@@ -107,15 +120,9 @@ def embed(classifier: Classifier, crops: Iterable[NDArray[np.uint8]]) -> NDArray
 
 
 def embed_files(classifier: Classifier, files: list[Path]) -> NDArray[np.float32]:
-    """Embeddings of ready face crops; an unreadable one is an error (evaluation sets must be whole)."""
-    def crops() -> Iterator[NDArray[np.uint8]]:
-        for path in files:
-            try:
-                yield load_image(path)
-            except UnreadableImage as error:
-                raise InputError(f"{path}: {error}") from error
-
-    return embed(classifier, crops())
+    """Embeddings of ready face crops; an unreadable one is an error (evaluation sets must be
+    whole): UnreadableImage, an InputError naming the file."""
+    return embed(classifier, (load_image(path) for path in files))
 
 
 def open_for_enrolment(path: Path, model_id: str) -> Gallery:
@@ -125,10 +132,14 @@ def open_for_enrolment(path: Path, model_id: str) -> Gallery:
 
 
 def run(args: argparse.Namespace) -> int:
+    from animerec.api import load_classifier
+
     name = clean_name(args.name)
-    path = args.gallery or default_gallery_path()
+    path = check_output(args.gallery or default_gallery_path(), overwrite=True)  # updated in place
     files = image_files(args.images)
-    classifier = load_classifier(args)
+    config = config_from_args(args, STILL_IMAGES)
+    detector = None if args.crops else make_detector(config, announce=True)
+    classifier = load_classifier(config, announce=True)
     if name in classifier.labels:
         raise UsageError(f"{name!r} is one of the model's trained characters; enrol it under another name")
     gallery = open_for_enrolment(path, classifier.model_id)
@@ -136,17 +147,18 @@ def run(args: argparse.Namespace) -> int:
     found: list[NDArray[np.uint8]] = []
     sources: list[str] = []
     skipped = 0
-    for file, crop, reason in face_crops(files, args.crops):
+    for file, crop, reason in face_crops(files, detector):
         if crop is None:
             print(f"animerec: skipped {file}: {reason}", file=sys.stderr)
             skipped += 1
         else:
             found.append(crop)
-            sources.append(str(file))
+            sources.append(str(file.resolve()))  # absolute: `gallery migrate` may run from anywhere
     if not found:
         hint = "" if args.crops else " (pass --crops if they are face crops already)"
         raise InputError(f"no face in any of the {len(files)} image(s); nothing was enrolled{hint}")
-    gallery = gallery.enrol(Character(name, embed(classifier, found), tuple(sources)), append=args.append)
+    framing = CROP if args.crops else DETECTED
+    gallery = gallery.enrol(Character(name, embed(classifier, found), tuple(sources), framing), append=args.append)
     save_gallery(gallery, path)
     total = gallery.get(name)
     print(f"enrolled {name}: {len(found)} face(s) added, {total.count if total else 0} in all, gallery {path}")

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from animerec.commands.common import add_model_args, load_classifier
+from animerec.commands.calibrate import add_manifest_args, calibration_unknowns
 from animerec.commands.enroll import clean_name, embed_files
-from animerec.errors import EXIT_OK, InputError, ModelError
+from animerec.config import add_config_args, config_from_args
+from animerec.errors import EXIT_OK, InputError, ModelError, UsageError
+from animerec.media import is_image
 from animerec.recognition.classifier import Scores
 from animerec.recognition.gallery import Character, Gallery
-from animerec.recognition.images import is_image_path
 from animerec.recognition.naming import OpenSetDecider
 from animerec.records import UNKNOWN
 
@@ -31,11 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("data_dir", type=Path, help="one folder of face crops per character")
     parser.add_argument("--shots", type=int, required=True, metavar="K", help="images enrolled per character")
     parser.add_argument("--negatives", type=Path, metavar="DIR", help="flat folder of crops of other characters")
+    add_manifest_args(parser, "negatives: the identity manifest's calibration unknowns (instead of --negatives)")
     parser.add_argument("--seed", type=int, default=0, help="which K images are drawn (default 0)")
     parser.add_argument("--unknown-threshold", type=float, metavar="T",
                         help="override the model's calibrated threshold (a cosine similarity)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    add_model_args(parser)
+    add_config_args(parser)
     parser.set_defaults(handler=run)
 
 
@@ -46,7 +48,7 @@ def class_files(data_dir: Path, shots: int) -> dict[str, list[Path]]:
         raise InputError(f"not a folder: {data_dir}")
     classes = {}
     for folder in sorted(p for p in data_dir.iterdir() if p.is_dir()):
-        files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p))
+        files = sorted(p for p in folder.iterdir() if p.is_file() and is_image(p))
         if len(files) <= shots:
             raise InputError(f"{folder} has {len(files)} image(s): --shots {shots} needs at least {shots + 1}")
         classes[clean_name(folder.name)] = files
@@ -91,22 +93,30 @@ def evaluate(decider: OpenSetDecider, model_id: str, embedded: dict[str, NDArray
 
 
 def run(args: argparse.Namespace) -> int:
+    from animerec.api import load_classifier
+
+    if args.negatives is not None and args.manifest is not None:
+        raise UsageError("give --negatives or --manifest, not both")
     classes = class_files(args.data_dir, args.shots)
     negative_files: list[Path] = []
     if args.negatives is not None:
         if not args.negatives.is_dir():
             raise InputError(f"--negatives is not a folder: {args.negatives}")
-        negative_files = sorted(p for p in args.negatives.iterdir() if p.is_file() and is_image_path(p))
-    classifier = load_classifier(args)
+        negative_files = sorted(p for p in args.negatives.iterdir() if p.is_file() and is_image(p))
+    config = config_from_args(args)
+    classifier = load_classifier(config, announce=True)
     calibration = classifier.info.open_set
     if calibration is None:
-        raise ModelError(f"{args.model} has no open-set calibration: run `animerec calibrate {args.model}` first")
+        model = config.model_path()
+        raise ModelError(f"{model} has no open-set calibration: run `animerec calibrate {model}` first")
     clash = sorted(set(classes) & set(classifier.labels))
     if clash:
         raise InputError(f"class folders {', '.join(clash)} are trained characters of the model: enrol other ones")
     decider = OpenSetDecider.from_calibration(classifier.labels, calibration, args.unknown_threshold)
     embedded = {name: embed_files(classifier, files) for name, files in classes.items()}
     negatives = embed_files(classifier, negative_files) if args.negatives is not None else None
+    if args.manifest is not None:
+        negatives = calibration_unknowns(classifier, args.manifest, args.data_root, step=6)
     result = evaluate(decider, classifier.model_id, embedded, args.shots, args.seed, negatives)
     if args.json:
         print(json.dumps(result))

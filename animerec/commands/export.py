@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from animerec.commands.common import check_output
 from animerec.errors import EXIT_OK, UsageError
+from animerec.outputs import check_output
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from animerec.errors import EXIT_OK, UsageError
+from animerec.errors import EXIT_OK
 
 TABLES = ("videos", "characters", "appearances")
 
@@ -57,12 +57,9 @@ def run_query(args: argparse.Namespace) -> int:
 
 def export_csv(index: Any, folder: Path) -> list[Path]:
     """One CSV file per table (header row first), each written under a temporary name and renamed."""
-    from animerec.commands.common import atomic_output
+    from animerec.outputs import atomic_output, check_folder
 
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"cannot write to {folder}: {error.strerror or error}") from error
+    check_folder(folder)
     written = []
     for name in TABLES:
         columns, rows = index.table(name)

@@ -14,10 +14,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from animerec.config import Config, add_config_args, add_naming_args, config_from_args
+from animerec.config import Config, add_config_args, add_naming_args, add_overlay_args, config_from_args
 from animerec.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
+    from animerec.realtime.protocols import Sink, Source
     from animerec.realtime.window import Window
     from animerec.recognition.classifier import Classifier
     from animerec.recognition.naming import Decider
@@ -36,49 +37,71 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--obs", action="store_true",
                         help="also serve the OBS overlay (address from the config's server section)")
     add_naming_args(parser)
+    add_overlay_args(parser)
     add_config_args(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from animerec.commands.annotate import load_announced_classifier, load_decider
-    from animerec.commands.common import check_output
+    from animerec.api import load_classifier, load_decider
+    from animerec.outputs import VIDEO_CONTAINERS, check_output
+    from animerec.realtime.capture import open_source
     from animerec.realtime.window import Window
+    from animerec.recognition.detectors import make_detector
 
     config = config_from_args(args)
-    if not (args.show or args.record or args.jsonl or args.obs):
-        raise UsageError("nothing to do: add --show, --record OUT.mp4, --jsonl OUT.jsonl and/or --obs")
+    show = args.show or _window_by_default(args)
     if args.obs:
         from animerec.server import check_bind
 
         check_bind(config.server.host, config.server.token)  # exit 2 before the source is opened
-    for path in (args.record, args.jsonl):
-        if path is not None:
-            check_output(path, args.overwrite)
-    window = Window(f"animerec - {args.source}") if args.show else None  # fails early without a display
+    if args.record is not None:
+        check_output(args.record, args.overwrite, VIDEO_CONTAINERS, "a video")
+    if args.jsonl is not None:
+        check_output(args.jsonl, args.overwrite)
+    window = Window(f"animerec - {args.source}") if show else None  # fails early without a display
+    source = None
     try:
-        classifier = load_announced_classifier(config)
-        return _run(args, config, window, classifier, load_decider(classifier, config))
+        # The source before the model: a missing camera or file is said at once, not after loading.
+        source = open_source(args.source, paced=True, loop=args.loop)
+        classifier = load_classifier(config, announce=True)
+        make_detector(config, announce=True)  # a bad detector model fails now; the pipeline reuses it
+        return _run(args, config, source, window, classifier, load_decider(classifier, config))
     finally:
+        if source is not None:
+            source.close()
         if window is not None:
             window.close()
 
 
-def _run(args: argparse.Namespace, config: Config, window: Window | None, classifier: Classifier,
-         decider: Decider) -> int:
-    from animerec.api import build_pipeline
-    from animerec.commands.annotate import attach_sinks
-    from animerec.interrupts import sigterm_as_interrupt
-    from animerec.realtime.capture import open_source
+def _window_by_default(args: argparse.Namespace) -> bool:
+    """With no output flag, a window where there is a display (and say so); else nothing to do."""
+    from animerec.realtime.window import display_problem
 
-    source = open_source(args.source, paced=True, loop=args.loop)
+    if args.record or args.jsonl or args.obs:
+        return False
+    why = display_problem()
+    if why:
+        raise UsageError(f"nothing to do: no window without a display ({why}); "
+                         "add --record OUT.mp4, --jsonl OUT.jsonl and/or --obs")
+    print("animerec: no output given: showing the frames in a window (--show); q or Esc stops", file=sys.stderr)
+    return True
+
+
+def _run(args: argparse.Namespace, config: Config, source: Source, window: Window | None,
+         classifier: Classifier, decider: Decider) -> int:
+    from animerec.api import build_pipeline
+    from animerec.interrupts import sigterm_as_interrupt
+    from animerec.outputs import AnnotationOutputs
+
     pipeline = None
     try:
         with ExitStack() as stack, sigterm_as_interrupt():
             # A paced file's audio is copied; not when it loops (the sound would end while the
             # picture went round again), and a camera or screen has none.
             audio = None if args.loop else source.info.path
-            sinks = attach_sinks(stack, source.info, args.record, args.jsonl, audio_from=audio)
+            files = AnnotationOutputs(source.info, args.record, args.jsonl, audio_from=audio)
+            sinks: list[Sink] = [stack.enter_context(files)]  # closed (and renamed) after the pipeline stops
             pipeline = stack.enter_context(build_pipeline(source, config, classifier=classifier, decider=decider,
                                                        status=True))
             if window is not None:
@@ -96,7 +119,6 @@ def _run(args: argparse.Namespace, config: Config, window: Window | None, classi
                 for sink in sinks:
                     sink.write(item)
     finally:
-        source.close()
         if pipeline is not None:
             _report(pipeline.stats.snapshot(), as_json=args.stats)
     return EXIT_OK

@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from animerec.config import Config, ServerConfig, add_config_args, add_naming_args, config_from_args
+from animerec.config import Config, ServerConfig, add_config_args, add_naming_args, add_overlay_args, config_from_args
 from animerec.errors import EXIT_OK
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="also send the annotated frames to a virtual camera "
                         "(needs pip install animerec[virtualcam])")
     add_naming_args(parser)
+    add_overlay_args(parser)
     add_config_args(parser)
     parser.set_defaults(handler=run)
 
@@ -49,11 +50,15 @@ def server_settings(args: argparse.Namespace, section: ServerConfig) -> ServerCo
 
 
 def run(args: argparse.Namespace) -> int:
-    from animerec.server import check_bind
+    from animerec.server import check_bind, check_port
 
     config = config_from_args(args)
     settings = server_settings(args, config.server)
-    check_bind(settings.host, settings.token)  # exit code 2 before the model or source is touched
+    # The cheap checks first, so that a mistake is reported before the model loads: who may
+    # connect, then the port (exit code 2, suggesting --port 0), then the extras; the source is
+    # opened next, before the model.
+    check_bind(settings.host, settings.token)
+    check_port(settings.host, settings.port)
     if args.virtualcam:
         from animerec.realtime.virtualcam import require_pyvirtualcam
 
@@ -62,16 +67,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, config: Config, settings: ServerConfig) -> int:
-    from animerec.api import build_pipeline
-    from animerec.commands.annotate import load_announced_classifier, load_decider
+    from animerec.api import build_pipeline, load_classifier, load_decider
     from animerec.interrupts import sigterm_as_interrupt
     from animerec.realtime.capture import open_source
+    from animerec.recognition.detectors import make_detector
     from animerec.server import start_server
 
-    classifier = load_announced_classifier(config)
-    decider = load_decider(classifier, config)  # a bad gallery is refused before the source opens
-    source = open_source(args.source, paced=True, loop=True)
+    source = open_source(args.source, paced=True, loop=True)  # a missing file fails here, at once
     try:
+        classifier = load_classifier(config, announce=True)
+        make_detector(config, announce=True)  # a bad detector model fails now; the pipeline reuses it
+        decider = load_decider(classifier, config)
         with ExitStack() as stack, sigterm_as_interrupt():
             pipeline = stack.enter_context(
                 build_pipeline(source, config, classifier=classifier, decider=decider, status=True)

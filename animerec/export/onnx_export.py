@@ -3,7 +3,9 @@
 tf2onnx's `from_keras` fails on Keras 3, so the model is wrapped in a `tf.function` with a
 dynamic batch dimension and converted with `from_function`. The ONNX graph has two outputs:
 `probs` (softmax) and `embedding` (the L2-normalised features of the layer named "embedding").
-A model with a cosine head (trained with a margin) gets its softmax over scale x cosine here.
+A model with a cosine head (trained with a margin) gets its softmax over scale x cosine here,
+over the named classes only: an identity model's head also scores the identities that only
+taught the embedding, and those are never names the model gives.
 A parity check against Keras runs on every export.
 """
 
@@ -57,9 +59,10 @@ def load_trained(model_path: Path) -> tuple[Any, dict[str, Any]]:
     return model, json.loads(metrics_path.read_text())
 
 
-def two_headed(model: Any, cosine_scale: float | None = None) -> Any:
+def two_headed(model: Any, cosine_scale: float | None = None, named: int | None = None) -> Any:
     """The same weights with a second output: the L2-normalised embedding. With `cosine_scale`
-    the model's output is cosines, and the first output becomes softmax(scale x cosine)."""
+    the model's output is cosines, and the first output becomes softmax(scale x cosine) over its
+    first `named` columns (all of them when None)."""
     import keras
     import tensorflow as tf
 
@@ -67,7 +70,7 @@ def two_headed(model: Any, cosine_scale: float | None = None) -> Any:
     normalised = keras.layers.Lambda(lambda t: tf.math.l2_normalize(t, axis=1))(embedding)
     probs = model.outputs[0]
     if cosine_scale is not None:
-        probs = keras.layers.Lambda(lambda t: tf.nn.softmax(cosine_scale * t, axis=1))(probs)
+        probs = keras.layers.Lambda(lambda t: tf.nn.softmax(cosine_scale * t[:, :named], axis=1))(probs)
     return keras.Model(model.inputs, [probs, normalised])
 
 
@@ -84,7 +87,7 @@ def convert(model: Any, info: ModelInfo, scale: float | None = None) -> Any:
 
     size = info.input_size
     spec = (tf.TensorSpec((None, size, size, 3), tf.float32, name="image"),)
-    heads = two_headed(model, scale)
+    heads = two_headed(model, scale, len(info.labels))
 
     @tf.function(input_signature=spec)
     def serve(image: Any) -> Any:
@@ -121,12 +124,12 @@ def _rename_outputs(proto: Any, names: list[str]) -> None:
 
 
 def parity(model: Any, onnx_path: Path, real_inputs: NDArray[np.float32] | None, scale: float | None = None,
-           seed: int = 0) -> Parity:
+           seed: int = 0, named: int | None = None) -> Parity:
     """Max absolute difference between Keras and ONNX Runtime, on both outputs."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    heads = two_headed(model, scale)
+    heads = two_headed(model, scale, named)
     size = int(model.inputs[0].shape[1])
 
     def worst(batch: NDArray[np.float32]) -> float:
@@ -159,7 +162,7 @@ def export(
     proto = convert(model, info, scale)
     onnx.save(proto, str(out_path))
     real_inputs = to_model_input(real_crops, info.input_size) if real_crops else None
-    result = parity(model, out_path, real_inputs, scale)
+    result = parity(model, out_path, real_inputs, scale, named=len(info.labels))
     if not result.ok:
         out_path.unlink(missing_ok=True)
         raise AnimerecError(

@@ -24,16 +24,18 @@ from animerec.config import Config, PipelineConfig
 from animerec.library.index import LibraryIndex
 from animerec.library.jobs import (
     INDEX_NAME,
-    check_writable,
     discover,
-    job_lock,
     plan,
     remove_stale_temporaries,
     usable_cores,
 )
+from animerec.library.lock import job_lock
 from animerec.library.progress import ProgressBoard
 from animerec.library.records import JobSettings, ModelSource, Progress, Status, VideoJob, VideoResult
 from animerec.library.summary import JobSummary, exit_code, print_summary
+from animerec.outputs import check_folder, remove_orphaned_temporaries
+from animerec.recognition.detectors import describe as describe_detector
+from animerec.recognition.detectors import make_detector
 
 POLL_S = 0.2  # how often the parent looks at results and progress: bars stay live, Ctrl-C prompt
 STOP_S = 15.0  # after Ctrl-C, how long workers get to finalise their partial outputs
@@ -60,6 +62,7 @@ class Runner(Protocol):
 
     def submit(self, job: VideoJob) -> None: ...
     def wait(self, timeout: float) -> list[VideoResult]: ...
+    def retried(self) -> list[str]: ...
     def progress(self) -> list[Progress]: ...
     def interrupt(self, timeout: float) -> list[VideoResult]: ...
     def close(self) -> None: ...
@@ -68,11 +71,12 @@ class Runner(Protocol):
 def run_library(options: LibraryOptions) -> int:
     """Annotate every video under `options.source`; returns the exit code of CONTRACTS.md."""
     jobs = discover(options.source, options.out)
-    check_writable(options.out)  # exit 2 before any work, not after the first video
+    check_folder(options.out)  # exit 2 before any work, not after the first video
     if options.ray is not None:
         from animerec.library.ray_runner import import_ray
 
         import_ray()  # a missing extra is a usage error now, not after the model loaded
+    options.out.mkdir(parents=True, exist_ok=True)
     with job_lock(options.out):
         return _run_locked(options, jobs)
 
@@ -83,9 +87,11 @@ def _run_locked(options: LibraryOptions, jobs: list[VideoJob]) -> int:
     try:
         the_plan = plan(jobs, index, options.overwrite)
         remove_stale_temporaries(the_plan.todo)
+        remove_orphaned_temporaries(options.out, recursive=True)  # also of videos done since
         if not the_plan.todo:
             return _finish(JobSummary((), the_plan.done, 0.0, "nothing to do"), options, interrupted=False)
         model = _model_source(options)
+        detector = describe_detector(make_detector(options.config, announce=True))  # a bad model stops it now
         runner, description = _runner(options, model, len(the_plan.todo))
         board = ProgressBoard(len(the_plan.todo), len(the_plan.done), enabled=options.progress)
         try:
@@ -93,9 +99,10 @@ def _run_locked(options: LibraryOptions, jobs: list[VideoJob]) -> int:
         finally:
             board.close()
             runner.close()
+            remove_orphaned_temporaries(options.out, recursive=True)  # of workers that died in this run
     finally:
         index.close()
-    summary = JobSummary(tuple(results), the_plan.done, time.monotonic() - started, description)
+    summary = JobSummary(tuple(results), the_plan.done, time.monotonic() - started, description, detector)
     return _finish(summary, options, interrupted)
 
 
@@ -132,6 +139,8 @@ def dispatch(runner: Runner, todo: Sequence[VideoJob], index: LibraryIndex,
                     in_flight.add(job.key)
                 for result in runner.wait(POLL_S):
                     _record(result, index, board, results, in_flight)
+                if retried := runner.retried():  # their worker died: another worker's try counts too
+                    index.mark(retried, Status.RUNNING, attempt=True)
                 for message in runner.progress():
                     board.update(message)
     except KeyboardInterrupt:
@@ -156,12 +165,12 @@ def _record(result: VideoResult, index: LibraryIndex, board: ProgressBoard, resu
 def _model_source(options: LibraryOptions) -> ModelSource:
     """Load the model once here (its errors stop the job before any work; the provider is
     announced once), resolve the gallery the way every command does, and name the bytes."""
-    from animerec.commands.annotate import load_announced_classifier
+    from animerec.api import load_classifier
     from animerec.recognition.gallery import default_gallery_path, open_gallery
     from animerec.recognition.naming import make_decider
 
     settings = options.config.classifier
-    classifier = load_announced_classifier(options.config)
+    classifier = load_classifier(options.config, announce=True)
     # An explicit gallery must exist and match the model; the default one applies when it matches.
     enrolled = open_gallery(settings.gallery_path(), classifier.info.model_id)
     make_decider(classifier.info, enrolled, settings.threshold(), settings.top_k)  # refusals (exit 2) come now
@@ -196,5 +205,5 @@ def _runner(options: LibraryOptions, model: ModelSource, todo: int) -> tuple[Run
 
     workers = options.jobs or max(1, min(usable_cores(), todo))
     config = worker_config(options.config, workers, usable_cores())
-    local = LocalRunner(workers, JobSettings(config), model)
+    local = LocalRunner(workers, JobSettings(config), model, options.out)
     return local, f"{workers} process(es) x {config.pipeline.detector_threads} detector thread(s)"

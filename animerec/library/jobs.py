@@ -13,19 +13,15 @@ import glob
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 from animerec.errors import UsageError
 from animerec.library.index import LibraryIndex
 from animerec.library.records import Plan, Status, VideoJob
+from animerec.media import is_video
 
-VIDEO_SUFFIXES = frozenset(
-    {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ts", ".m2ts", ".flv", ".wmv", ".gif"}
-)
 INDEX_NAME = "library.sqlite"
-LOCK_NAME = ".library.lock"
 _CHUNK = 1 << 20  # 1 MiB reads: hashing runs at disk speed without holding much memory
 
 
@@ -40,7 +36,7 @@ def discover(source: Path, out: Path) -> list[VideoJob]:
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
         hidden = any(part.startswith(".") for part in relative.parts)
-        if hidden or not path.is_file() or path.suffix.lower() not in VIDEO_SUFFIXES:
+        if hidden or not path.is_file() or not is_video(path):
             continue
         if out_root in path.resolve().parents:
             continue
@@ -67,23 +63,6 @@ def check_writable(folder: Path) -> None:
             pass
     except OSError as error:
         raise UsageError(f"cannot write to {folder}: {error.strerror or error}") from error
-
-
-@contextmanager
-def job_lock(folder: Path) -> Iterator[None]:
-    """Hold OUTDIR's lock for the whole job: two jobs on one library would redo each other's
-    videos and delete each other's temporary files. Released by the OS if this process dies."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks in the standard library; run one job at a time
-        yield
-        return
-    with open(folder / LOCK_NAME, "a+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            raise UsageError(f"another job is running on {folder} (it holds {LOCK_NAME})") from error
-        yield
 
 
 def remove_stale_temporaries(jobs: Sequence[VideoJob]) -> int:

@@ -10,6 +10,10 @@ then finalises its partial outputs and reports INTERRUPTED, so every process tak
 clean path whether the signal came from a terminal (whole process group) or `kill -INT parent`.
 A worker that dies (killed, out of memory) breaks the pool: the runner builds a new one and
 gives the videos that were in flight another attempt, up to MAX_ATTEMPTS.
+
+A parent that dies (kill -9, out of memory) takes its workers with it (animerec.lifeline), and
+each worker holds one of the job lock's worker bytes while it lives (lock.py): a new run on the
+same folder waits for them, so no orphan writes beside it.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ import signal
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+from animerec.library.lock import hold_worker_lock
 from animerec.library.records import JobSettings, ModelSource, Progress, Status, VideoJob, VideoResult
 from animerec.library.worker import annotate_video
+from animerec.lifeline import exit_with_parent
 
 MAX_ATTEMPTS = 3  # a video whose worker dies three times is reported FAILED, not retried forever
 
@@ -31,9 +38,11 @@ _progress: Any = None  # the worker process's end of the progress queue (set by 
 _stop: Any = None  # the job's stop event, shared by every worker
 
 
-def _init_worker(progress: Any, stop: Any) -> None:
+def _init_worker(progress: Any, stop: Any, library: Path) -> None:
     global _progress, _stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop (see above)
+    hold_worker_lock(library)  # first: the lock must be held before the parent check, see lock.py
+    exit_with_parent()
     _progress, _stop = progress, stop
 
 
@@ -44,18 +53,19 @@ def _pool_task(job: VideoJob, settings: JobSettings, model: ModelSource) -> Vide
 class LocalRunner:
     """`jobs` worker processes; submit VideoJobs, collect VideoResults as they finish."""
 
-    def __init__(self, jobs: int, settings: JobSettings, model: ModelSource) -> None:
+    def __init__(self, jobs: int, settings: JobSettings, model: ModelSource, library: Path) -> None:
         self.capacity = jobs
-        self.settings, self.model = settings, model
+        self.settings, self.model, self.library = settings, model, library
         self._context = multiprocessing.get_context("spawn")
         self._progress = self._context.Queue()
         self._stop = self._context.Event()
         self._pool = self._new_pool()
         self._running: dict[Future[VideoResult], VideoJob] = {}
+        self._retried: list[str] = []
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.capacity, mp_context=self._context, initializer=_init_worker,
-                                   initargs=(self._progress, self._stop))
+                                   initargs=(self._progress, self._stop, self.library))
 
     def submit(self, job: VideoJob) -> None:
         future = self._pool.submit(_pool_task, job, self.settings, self.model)
@@ -94,7 +104,13 @@ class LocalRunner:
                                             error=f"the worker died {job.attempt} times on this video"))
             else:
                 self.submit(replace(job, attempt=job.attempt + 1))
+                self._retried.append(job.key)
         return given_up
+
+    def retried(self) -> list[str]:
+        """The videos given to a new worker since the last call, because theirs died."""
+        retried, self._retried = self._retried, []
+        return retried
 
     def progress(self) -> list[Progress]:
         """Every progress message waiting in the queue (never blocks)."""

@@ -3,17 +3,14 @@
 Workers never draw: they send `Progress` messages and the parent draws every bar from one
 thread, so bars from several processes (or machines) do not overwrite each other. Per-video
 bars take the lowest free line under the job's bar (tqdm `position=`) and give it back when
-their video ends.
+their video ends. Off a terminal they are plain lines (animerec.progress).
 """
 
 from __future__ import annotations
 
-import sys
-from typing import Any
-
-from tqdm import tqdm
-
 from animerec.library.records import Progress, Status, VideoResult
+from animerec.progress import Progress as Bar
+from animerec.progress import note, progress
 
 
 class ProgressBoard:
@@ -21,9 +18,8 @@ class ProgressBoard:
 
     def __init__(self, videos: int, already_done: int = 0, enabled: bool = True) -> None:
         self.enabled = enabled
-        self._job: Any = tqdm(total=videos, unit="video", desc="library", position=0, file=sys.stderr,
-                              dynamic_ncols=True, disable=not enabled)
-        self._bars: dict[str, tuple[int, Any]] = {}  # key -> (line, bar)
+        self._job = progress(videos, "library", "video", position=0, enabled=enabled)
+        self._bars: dict[str, tuple[int, Bar]] = {}  # key -> (line, bar)
         self._ended: set[str] = set()  # late messages of a finished video must not open a new bar
         self._failed = 0
         self._already_done = already_done
@@ -38,8 +34,8 @@ class ProgressBoard:
         entry = self._bars.get(message.key)
         if entry is None:
             line = min(set(range(1, len(self._bars) + 2)) - {line for line, _ in self._bars.values()})
-            bar = tqdm(total=message.total or None, unit="frame", desc=_short(message.key), position=line,
-                       leave=False, file=sys.stderr, dynamic_ncols=True, disable=not self.enabled)
+            bar = progress(message.total or None, _short(message.key), "frame", position=line, leave=False,
+                           enabled=self.enabled)
             entry = self._bars[message.key] = (line, bar)
         bar = entry[1]
         if bar.total is None and message.total:
@@ -56,7 +52,7 @@ class ProgressBoard:
 
     def write(self, text: str) -> None:
         """A line above the bars (tqdm keeps them intact)."""
-        self._job.write(text, file=sys.stderr)
+        note(text)
 
     def close(self) -> None:
         for key in list(self._bars):

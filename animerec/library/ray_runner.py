@@ -11,26 +11,25 @@ automatically; a worker calls it only when its process has not loaded that model
 worker._load), so the bytes cross the network once per node (the object store caches them)
 and are deserialised and loaded once per worker process, not once per video. Ray reuses worker
 processes between tasks, which is what makes the per-process cache pay off. An actor per worker
-would pin CPUs for the whole job and lose Ray's per-task retries; plain tasks keep both.
+would pin CPUs for the whole job; plain tasks go wherever a CPU is free.
 
-Failures: a worker that dies (node lost, process killed) is retried elsewhere by Ray
-(`max_retries`); an exception out of the task (a worker fault; unreadable videos return a FAILED
-result instead of raising) is retried too (`retry_exceptions`). After the retries the video is
-FAILED with Ray's reason. Ctrl-C cancels the tasks in flight (KeyboardInterrupt in the worker,
-which finalises its partial outputs and reports INTERRUPTED).
+Failures: a task that fails (its worker died, its node was lost, or it raised: unreadable videos
+return a FAILED result instead) is submitted again by this runner, not by Ray (`max_retries=0`),
+so every try is seen and counted in the index's `attempts`, as on the local pool; after
+MAX_ATTEMPTS tries the video is FAILED with Ray's reason. Ctrl-C cancels the tasks in flight
+(KeyboardInterrupt in the worker, which finalises its partial outputs and reports INTERRUPTED).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from animerec.errors import UsageError
+from animerec.library.local import MAX_ATTEMPTS
 from animerec.library.records import JobSettings, ModelSource, Progress, Status, VideoJob, VideoResult
 from animerec.library.worker import annotate_video
-
-MAX_RETRIES = 3  # per video, on top of the first attempt
 
 
 def import_ray() -> Any:
@@ -90,14 +89,13 @@ class RayRunner:
         reference = ray.put((model_bytes, gallery_bytes))  # once per job, whatever the video count
         self.model = ModelSource(model.key, model.model_path, model.gallery_path, fetch=RayFetch((reference,)))
         self._queue = Queue(actor_options={"num_cpus": 0})
-        self._task = ray.remote(_ray_task).options(
-            num_cpus=cpus_per_task, max_retries=MAX_RETRIES, retry_exceptions=True
-        )
+        self._task = ray.remote(_ray_task).options(num_cpus=cpus_per_task, max_retries=0)  # we retry
         # Tasks in flight: --jobs, else as many as the cluster has CPUs for right now. More would
         # only wait in Ray's queue while the index calls them RUNNING.
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.capacity = jobs or max(1, cpus // cpus_per_task)
         self._running: dict[Any, VideoJob] = {}
+        self._retried: list[str] = []
 
     def submit(self, job: VideoJob) -> None:
         self._running[self._task.remote(job, self.settings, self.model, self._queue)] = job
@@ -108,9 +106,12 @@ class RayRunner:
         ready, _ = self._ray.wait(list(self._running), num_returns=1, timeout=timeout)
         if ready:  # and whatever else is ready already, without waiting again
             ready, _ = self._ray.wait(list(self._running), num_returns=len(self._running), timeout=0)
-        return [self._result(ref) for ref in ready]
+        results = [self._result(ref, retry=True) for ref in ready]
+        return [result for result in results if result is not None]
 
-    def _result(self, ref: Any, status: Status = Status.FAILED) -> VideoResult:
+    def _result(self, ref: Any, *, retry: bool) -> VideoResult | None:
+        """The task's result. A failed task's video goes to a new task while tries are left and
+        `retry` is on (None: no result yet); else it is FAILED, or INTERRUPTED after Ctrl-C."""
         job = self._running.pop(ref)
         try:
             result: VideoResult = self._ray.get(ref)
@@ -118,8 +119,18 @@ class RayRunner:
         except self._ray.exceptions.TaskCancelledError:
             return VideoResult(job.key, Status.INTERRUPTED, error="interrupted")
         except self._ray.exceptions.RayError as error:
+            if retry and job.attempt < MAX_ATTEMPTS:
+                self.submit(replace(job, attempt=job.attempt + 1))
+                self._retried.append(job.key)
+                return None
             reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-            return VideoResult(job.key, status, error=f"failed after {MAX_RETRIES} retries: {reason}")
+            status = Status.FAILED if retry else Status.INTERRUPTED
+            return VideoResult(job.key, status, error=f"failed {job.attempt} time(s): {reason}")
+
+    def retried(self) -> list[str]:
+        """The videos given to a new task since the last call, because theirs failed."""
+        retried, self._retried = self._retried, []
+        return retried
 
     def progress(self) -> list[Progress]:
         try:
@@ -134,7 +145,8 @@ class RayRunner:
         if not self._running:
             return []
         ready, _ = self._ray.wait(list(self._running), num_returns=len(self._running), timeout=timeout)
-        return [self._result(ref, Status.INTERRUPTED) for ref in ready]
+        results = [self._result(ref, retry=False) for ref in ready]
+        return [result for result in results if result is not None]
 
     def close(self) -> None:
         try:

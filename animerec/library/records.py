@@ -7,7 +7,7 @@ cross a process pool and a Ray cluster unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -70,6 +70,14 @@ class Appearance:
     seconds: float  # time actually on screen within [start, end]: gaps excluded
 
 
+def screen_times(appearances: Iterable[Appearance]) -> dict[str, float]:
+    """Each character's seconds on screen, most first (then by name)."""
+    totals: dict[str, float] = {}
+    for item in appearances:
+        totals[item.character] = totals.get(item.character, 0.0) + item.seconds
+    return {name: totals[name] for name in sorted(totals, key=lambda name: (-totals[name], name))}
+
+
 @dataclass(frozen=True)
 class VideoResult:
     """What a worker reports for one video; the parent writes it to the index."""
@@ -89,10 +97,7 @@ class VideoResult:
     @property
     def characters(self) -> tuple[str, ...]:
         """The characters seen, most screen time first."""
-        totals: dict[str, float] = {}
-        for item in self.appearances:
-            totals[item.character] = totals.get(item.character, 0.0) + item.seconds
-        return tuple(sorted(totals, key=lambda name: (-totals[name], name)))
+        return tuple(screen_times(self.appearances))
 
 
 @dataclass(frozen=True)

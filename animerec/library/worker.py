@@ -16,16 +16,14 @@ import logging
 import os
 import tempfile
 import time
-from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from animerec.config import Config
 from animerec.errors import AnimerecError, InputError
-from animerec.library.appearances import AppearanceBuilder
+from animerec.library.annotation import StopFlag, VideoAnnotation
 from animerec.library.jobs import file_checksum
-from animerec.library.records import Appearance, JobSettings, ModelSource, Progress, Status, VideoJob, VideoResult
+from animerec.library.records import JobSettings, ModelSource, Progress, Status, VideoJob, VideoResult
 from animerec.recognition.classifier import Classifier
 from animerec.recognition.naming import Decider
 
@@ -37,17 +35,6 @@ _LOADED: dict[str, tuple[Classifier, Decider]] = {}
 
 class ProgressSink(Protocol):
     def put_nowait(self, item: Progress) -> None: ...
-
-
-class StopFlag(Protocol):
-    def is_set(self) -> bool: ...
-
-
-@dataclass(frozen=True)
-class _Counts:
-    frames: int
-    faces: int
-    duration: float
 
 
 class _Reporter:
@@ -84,7 +71,7 @@ def annotate_video(job: VideoJob, settings: JobSettings, model: ModelSource,
         checksum = file_checksum(job.source)
         classifier, decider = _load(model, settings.config)
         job.video_out.parent.mkdir(parents=True, exist_ok=True)
-        counts, appearances = _annotate(job, settings, classifier, decider, reporter, stop)
+        annotation = _annotate(job, settings, classifier, decider, reporter, stop)
     except AnimerecError as error:  # an unreadable video, a full disk: retrying would not help
         return VideoResult(job.key, Status.FAILED, error=str(error), elapsed_s=_since(started))
     except OSError as error:  # unreadable file, or an output folder that went away mid-job
@@ -93,10 +80,12 @@ def annotate_video(job: VideoJob, settings: JobSettings, model: ModelSource,
         return VideoResult(job.key, Status.INTERRUPTED, error="interrupted", elapsed_s=_since(started))
     finally:
         reporter.send(0, finished=True)
+    if annotation.interrupted:
+        return VideoResult(job.key, Status.INTERRUPTED, error="interrupted", elapsed_s=_since(started))
     return VideoResult(
         job.key, Status.DONE, checksum=checksum, size=stat.st_size, mtime_ns=stat.st_mtime_ns,
-        frames=counts.frames, duration=round(counts.duration, 6), faces=counts.faces,
-        appearances=appearances, elapsed_s=_since(started),
+        frames=annotation.frames, duration=annotation.duration, faces=annotation.faces,
+        appearances=annotation.appearances, elapsed_s=_since(started),
     )
 
 
@@ -105,38 +94,22 @@ def _since(started: float) -> float:
 
 
 def _annotate(job: VideoJob, settings: JobSettings, classifier: Classifier, decider: Decider,
-              reporter: _Reporter, stop: StopFlag | None) -> tuple[_Counts, tuple[Appearance, ...]]:
-    from animerec.api import build_pipeline
-    from animerec.commands.annotate import attach_sinks
+              reporter: _Reporter, stop: StopFlag | None) -> VideoAnnotation:
+    from animerec.library.annotation import annotate_source
     from animerec.realtime.capture import open_source
 
     source = open_source(str(job.source))
-    frames = faces = 0
-    end = 0.0
-    builder = AppearanceBuilder(source.info.fps, settings.gap_s)
     reporter.total = source.info.frame_count
     reporter.send(0, force=True)  # the bar appears when the video starts, with its length
     try:
-        with ExitStack() as stack:
-            # Sinks close and rename when the stack unwinds: after the pipeline, also on interrupt.
-            sinks = attach_sinks(stack, source.info, job.video_out, job.jsonl_out,
-                                 audio_from=source.info.path or job.source)
-            with build_pipeline(source, settings.config, classifier=classifier, decider=decider) as pipeline:
-                for item in pipeline:
-                    if stop is not None and stop.is_set():
-                        raise KeyboardInterrupt  # the same clean path as Ctrl-C in one process
-                    for sink in sinks:
-                        sink.write(item)
-                    builder.add(item.frame.time, item.faces.names)
-                    frames += 1
-                    faces += len(item.faces)
-                    end = item.frame.time + builder.frame_s
-                    reporter.send(frames)
+        annotation = annotate_source(source, job.video_out, job.jsonl_out, settings.config, classifier, decider,
+                                     audio_from=source.info.path or job.source, gap_s=settings.gap_s,
+                                     on_frame=reporter.send, stop=stop)
     finally:
         source.close()
-    if frames == 0:
+    if not (annotation.frames or annotation.interrupted):
         raise InputError(f"{job.source}: no frame could be decoded")
-    return _Counts(frames, faces, end), builder.finish()
+    return annotation
 
 
 def _load(model: ModelSource, config: Config) -> tuple[Classifier, Decider]:

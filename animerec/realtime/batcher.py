@@ -25,7 +25,7 @@ from animerec.recognition.classifier import Classifier, Scores
 from animerec.recognition.crop import report_crop
 from animerec.recognition.detector import Detector
 from animerec.recognition.naming import Decider
-from animerec.records import Faces, Frame
+from animerec.records import UNKNOWN, Faces, Frame
 
 Result = tuple[Frame, Faces]
 
@@ -60,11 +60,9 @@ class _Waiting:
 class Batcher:
     """Collects crops across frames and classifies them in one call per batch."""
 
-    def __init__(self, classifier: Classifier, decider: Decider, settings: PipelineConfig,
-                 vote_alpha: float, stats: Stats) -> None:
+    def __init__(self, classifier: Classifier, decider: Decider, settings: PipelineConfig, stats: Stats) -> None:
         self.classifier, self.decider, self.stats = classifier, decider, stats
         self.max_batch, self.max_wait_s = settings.max_batch, settings.max_wait_ms / 1000.0
-        self.vote_alpha = vote_alpha
         self._frames: list[_Waiting] = []
         self._crops: list[NDArray[np.uint8]] = []
         self._crop_tracks: list[Track] = []
@@ -96,35 +94,31 @@ class Batcher:
         return max(0.0, self._opened_at + self.max_wait_s - time.monotonic())
 
     def flush(self) -> list[Result]:
-        """Classify the collected crops, fold them into their tracks' votes, and name every
-        waiting frame's faces from the votes."""
+        """Classify the collected crops, fold them into their tracks' evidence, and name every
+        waiting frame's faces from the evidence."""
         if self._crops:
             started = time.monotonic()
             scores = self.classifier.classify(self._crops)
             self.stats.busy("classify", time.monotonic() - started)
             self.stats.batch(len(self._crops))
             for i, track in enumerate(self._crop_tracks):
-                track.add_vote(scores.probs[i], self.vote_alpha, scores.embeddings[i])
+                track.add_look(scores.probs[i], scores.embeddings[i])
         done = [(w.frame, self._faces(w)) for w in self._frames]
         self._frames, self._crops, self._crop_tracks = [], [], []
         return done
 
     def _faces(self, waiting: _Waiting) -> Faces:
-        """The decider names each face from its track's vote, not from one classification."""
+        """The decider names each face from all its track has seen, not from one classification,
+        and the track holds the name it was given (every track is classified in the batch that
+        holds its first frame, so each has evidence by now)."""
         if not len(waiting.boxes):
             return Faces.empty()
-        votes = np.stack([_voted(t.vote, len(self.classifier.labels)) for t in waiting.tracks])
-        embeddings = np.stack([_voted(t.embedding, 0) for t in waiting.tracks])
-        faces = self.decider.decide(waiting.boxes, Scores(votes, embeddings))
+        looks = [t.evidence() for t in waiting.tracks]
+        evidence = Scores(np.concatenate([e.probs for e in looks]), np.concatenate([e.embeddings for e in looks]))
+        faces = self.decider.decide_tracks(waiting.boxes, evidence, [t.name for t in waiting.tracks])
+        for track, name in zip(waiting.tracks, faces.names, strict=True):
+            track.name = None if name == UNKNOWN else name
         return faces.with_tracks(np.array([t.id for t in waiting.tracks], np.int64))
-
-
-def _voted(vote: NDArray[np.float32] | None, size: int) -> NDArray[np.float32]:
-    # Every track is classified in the batch that holds its first frame, so a vote is always
-    # there by the time a frame is named; the uniform fallback only guards that invariant.
-    if vote is None:
-        return np.full(size, 1.0 / size if size else 0.0, np.float32)
-    return vote
 
 
 class TrackStage(Stage):
@@ -138,7 +132,7 @@ class TrackStage(Stage):
         super().__init__("track", stop, stats)
         self.detector, self.inbox, self.outbox = detector, inbox, outbox
         self.tracker = Tracker(tracker)
-        self.batcher = Batcher(classifier, decider, settings, tracker.vote_alpha, stats)
+        self.batcher = Batcher(classifier, decider, settings, stats)
         self._reorder = ReorderBuffer()
         self._last_ref = -1
         self._last_boxes = np.zeros((0, 4), np.int32)

@@ -4,6 +4,7 @@
   "screen", "screen:N"    monitor N as mss numbers them (1 = first, 0 = all), optional region (live)
   rtsp:// http(s):// srt://  a network stream (live, reconnected when it drops)
   a video file            every frame in order; with `paced` at its native rate as a live source
+                          (an animated GIF or PNG is a video: see animerec.media)
   an image, or a folder   one frame per image, sorted; unreadable images skipped and counted
 
 The sources themselves live in video_source.py (PyAV) and live_source.py (camera and screen).
@@ -23,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from animerec.errors import InputError, UsageError
+from animerec.media import is_image
 from animerec.realtime.live_source import (
     CameraGrabber,
     Grabber,
@@ -33,7 +35,7 @@ from animerec.realtime.live_source import (
 from animerec.realtime.protocols import Source, SourceInfo
 from animerec.realtime.threaded_source import Backoff
 from animerec.realtime.video_source import StreamGrabber, VideoFileSource
-from animerec.recognition.images import UnreadableImage, is_image_path, load_image
+from animerec.recognition.images import UnreadableImage, load_image
 from animerec.records import Frame
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,7 @@ def open_source(
     path = Path(spec).expanduser()
     if not path.exists():
         raise InputError(f"{spec}: no such file or folder")
-    if path.is_dir() or is_image_path(path):
+    if path.is_dir() or is_image(path):
         return ImageSource(path)
     return VideoFileSource(path, paced=paced, loop=loop)
 
@@ -92,7 +94,7 @@ class ImageSource:
 
     def __init__(self, path: Path) -> None:
         if path.is_dir():
-            paths = sorted(p for p in path.rglob("*") if p.is_file() and is_image_path(p))
+            paths = sorted(p for p in path.rglob("*") if p.is_file() and is_image(p))
             if not paths:
                 raise InputError(f"{path}: no images in this folder")
         else:
@@ -134,7 +136,7 @@ class ImageSource:
             return load_image(path)
         except UnreadableImage as error:
             self._errors += 1
-            log.warning("skipping %s: %s", path, error)
+            log.warning("skipping %s", error)
             return None
 
     @property

@@ -23,6 +23,7 @@ from animerec.errors import InputError
 from animerec.realtime.protocols import SourceInfo
 from animerec.realtime.queues import BoundedQueue, DropPolicy
 from animerec.realtime.threaded_source import Backoff, GrabError, ThreadedSource
+from animerec.realtime.window import display_problem
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,9 @@ class CameraGrabber:
         capture = cv2.VideoCapture(self._device)
         self._capture = capture
         if not capture.isOpened():
-            raise GrabError("cannot be opened (none connected, or in use by another program?)")
+            # No backend knows this camera: trying again a moment later finds it no more. A busy
+            # camera opens and then gives no picture, below, and that can come back.
+            raise GrabError("cannot be opened (none connected with this number?)", permanent=True)
         ok, image = capture.read()
         if not ok or image is None:  # opened but silent: typically busy elsewhere
             raise GrabError("opened but gives no picture (in use by another program?)")
@@ -210,6 +213,9 @@ class ScreenGrabber:
         self._area: dict[str, int] = {}
 
     def open(self) -> tuple[int, int, float]:
+        why = display_problem()
+        if why:
+            raise GrabError(f"no display to capture ({why})", permanent=True)
         try:
             # mss >= 10.2 names the class MSS and deprecates the mss() factory.
             factory = getattr(mss, "MSS", None) or mss.mss

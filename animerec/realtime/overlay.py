@@ -1,6 +1,7 @@
-"""Stateless annotators: style in the constructor, `annotate(image, ...)` returns the image.
+"""Annotators: style in the constructor, `annotate(image, ...)` returns the image.
 
-They draw what the records say (the face record's `name`; never a decision of their own). Text is
+They draw what the records say (the face record's `name`; never a decision of their own), with the
+label text, colours (palette.json) and label layout (label_layout.py) the OBS page uses too. Text is
 rendered with Pillow from a TrueType font so names in any script show (初音ミク): OpenCV's Hershey
 fonts are ASCII only. Only the small text patches go through Pillow, and each rendered label is
 cached, so a frame costs a few array blends.
@@ -8,10 +9,12 @@ cached, so a frame costs a few array blends.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
+import json
 import logging
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,9 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
-from animerec.records import NO_TRACK, Faces
+from animerec.paths import OVERLAY_PALETTE
+from animerec.realtime.label_layout import LabelPlacer, LabelRequest, Layout, Rect
+from animerec.records import NO_TRACK, UNKNOWN, Faces
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +49,6 @@ FONT_CANDIDATES = (
 )
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
 WHITE = (255, 255, 255)
-BLACK = (0, 0, 0)
 
 
 @lru_cache(maxsize=1)
@@ -117,61 +121,146 @@ def draw_text(image: NDArray[np.uint8], mask: NDArray[np.uint8], x: int, y: int,
     roi[:] = (roi * (1.0 - alpha) + np.asarray(colour, np.float32) * alpha).astype(np.uint8)
 
 
-def colour_for(name: str) -> tuple[int, int, int]:
-    """A stable, saturated BGR colour per name, so a character keeps its colour across runs."""
-    hue = int(hashlib.md5(name.encode()).hexdigest()[:4], 16) % 180
-    hsv = np.array([[[hue, 200, 230]]], np.uint8)
-    b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
-    return int(b), int(g), int(r)
+@dataclass(frozen=True)
+class Swatch:
+    """A face's colours (BGR): its box and label background, and the label's text."""
+
+    box: tuple[int, int, int]
+    text: tuple[int, int, int]
 
 
-def _ink(background: tuple[int, int, int]) -> tuple[int, int, int]:
-    b, g, r = background
-    return BLACK if 0.114 * b + 0.587 * g + 0.299 * r > 150 else WHITE
+def _bgr(hex_colour: str) -> tuple[int, int, int]:
+    value = int(hex_colour.lstrip("#"), 16)
+    return value & 0xFF, (value >> 8) & 0xFF, value >> 16
+
+
+@lru_cache(maxsize=1)
+def palette() -> tuple[Swatch, tuple[Swatch, ...]]:
+    """(unknown, named): the colours the OBS page uses too (OVERLAY_PALETTE)."""
+    data = json.loads(OVERLAY_PALETTE.read_text(encoding="utf-8"))
+
+    def swatch(entry: Mapping[str, str]) -> Swatch:
+        return Swatch(_bgr(entry["box"]), _bgr(entry["text"]))
+
+    return swatch(data["unknown"]), tuple(swatch(entry) for entry in data["named"])
+
+
+def fnv1a(text: str) -> int:
+    """32-bit FNV-1a of the UTF-8 bytes: a hash the page computes the same way in a few lines."""
+    value = 0x811C9DC5
+    for byte in text.encode():
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return value
+
+
+def swatch_for(name: str) -> Swatch:
+    """Grey for unknown faces; a stable palette colour per character, the same on every run."""
+    unknown, named = palette()
+    return unknown if name == UNKNOWN else named[fnv1a(name) % len(named)]
+
+
+def percent(probability: float) -> str:
+    """`93%`, rounding half up (as JavaScript's Math.round does); `<1%` rather than a bare 0%."""
+    value = math.floor(100 * probability + 0.5)
+    return "<1%" if value == 0 and probability > 0 else f"{value}%"
+
+
+@dataclass(frozen=True)
+class Label:
+    """A face's label: the head line, and the other candidates (the top-3 lines) under it."""
+
+    head: str
+    details: tuple[str, ...] = ()
+
+
+def label_for(name: str, confidence: float, top: Sequence[tuple[str, float]], *, top3: bool,
+              track: int = NO_TRACK) -> Label:
+    """`gura 93%`; an unknown face reads `unknown (gura? 9%)`, its best guess with a question mark,
+    so its confidence is never mistaken for a match. The OBS page (overlay.js) writes the same."""
+    if name == UNKNOWN:
+        guess = top[0][0] if top else ""
+        head = f"{UNKNOWN} ({guess}? {percent(top[0][1])})" if top else UNKNOWN
+    else:
+        guess, head = name, f"{name} {percent(confidence)}"
+    if track != NO_TRACK:
+        head += f"  #{track}"
+    details = tuple(f"{n} {percent(p)}" for n, p in top if n != guess) if top3 else ()
+    return Label(head, details)
+
+
+PAD = 2  # pixels around each label line
+SHRINK = 0.75  # the smaller text: top-3 lines always, the head line when room is short
 
 
 class FaceAnnotator:
-    """Box, `name : 93.12` (or the top 3 as the report's demo prints them) and the track id."""
+    """Boxes, and labels laid out so that none hides another face or label (label_layout).
+
+    The one state it keeps is each track's label spot, so a label stays put while its face does;
+    `labels_dropped` counts the labels left out because no free spot was found.
+    """
 
     def __init__(self, *, show_top3: bool = False, show_track: bool = True, font_size: int = 16,
                  thickness: int = 2, font: str | Path = "") -> None:
         self.show_top3, self.show_track, self.thickness = show_top3, show_track, thickness
         self.text = TextRenderer(font_size, font)
+        self.small = TextRenderer(max(6, round(font_size * SHRINK)), font)
+        self.placer = LabelPlacer(gap=thickness)
+        self.labels_dropped = 0
+        self._blocks = lru_cache(maxsize=256)(self._render_blocks)
 
-    def labels(self, faces: Faces, row: int) -> list[str]:
-        """The label lines of face `row`: the decided name first, as the record says."""
-        name, confidence = faces.names[row], float(faces.confidence[row])
-        first = f"{name} : {100 * confidence:.2f}"
-        track = int(faces.tracks[row])
-        suffix = f"  #{track}" if self.show_track and track != NO_TRACK else ""
-        top = list(zip(faces.top_names[row], faces.top_probs[row], strict=True))
-        if not self.show_top3 or not top:
-            return [first + suffix]
-        lines = [f"{n} : {100 * float(p):.2f}" for n, p in top]
-        if top[0][0] != name:  # the decision is not the best class (e.g. "unknown"): say both
-            lines.insert(0, first)
-        lines[0] += suffix
-        return lines
+    def label(self, faces: Faces, row: int) -> Label:
+        """The label of face `row`: the decided name as the record says, never re-decided."""
+        top = [(n, float(p)) for n, p in zip(faces.top_names[row], faces.top_probs[row], strict=True)]
+        track = int(faces.tracks[row]) if self.show_track else NO_TRACK
+        return label_for(faces.names[row], float(faces.confidence[row]), top, top3=self.show_top3, track=track)
+
+    def blocks(self, label: Label, swatch: Swatch) -> tuple[NDArray[np.uint8], ...]:
+        """The label drawn at each size it may take, largest first: the full label, smaller text,
+        then without the top-3 lines (the page's label_layout.js sizes are the same). Cached: a
+        label repeats for as long as its track's vote holds."""
+        return self._blocks(label, swatch)
+
+    def _render_blocks(self, label: Label, swatch: Swatch) -> tuple[NDArray[np.uint8], ...]:
+        heads = (self.text.mask(label.head), self.small.mask(label.head))
+        details = tuple(self.small.mask(line) for line in label.details)
+        line_sets = [(head, *details) for head in heads] if details else []
+        return tuple(_block(lines, swatch) for lines in (*line_sets, *((head,) for head in heads)))
+
+    def layout(self, faces: Faces, width: int, height: int) -> tuple[Layout, list[tuple[NDArray[np.uint8], ...]]]:
+        """Where each face's label goes (None: dropped), and its blocks at every size offered."""
+        blocks = [self.blocks(self.label(faces, row), swatch_for(faces.names[row])) for row in range(len(faces))]
+        requests = [
+            LabelRequest(Rect(*(float(v) for v in faces.boxes[row])),
+                         tuple((float(b.shape[1]), float(b.shape[0])) for b in blocks[row]),
+                         None if faces.tracks[row] == NO_TRACK else int(faces.tracks[row]))
+            for row in range(len(faces))
+        ]
+        return self.placer.place(requests, width, height), blocks
 
     def annotate(self, image: NDArray[np.uint8], faces: Faces, *, in_place: bool = False) -> NDArray[np.uint8]:
         out = image if in_place else image.copy()
-        for row in range(len(faces)):
+        layout, blocks = self.layout(faces, out.shape[1], out.shape[0])
+        self.labels_dropped += layout.dropped
+        for row, placement in enumerate(layout.placements):
             x, y, w, h = (int(v) for v in faces.boxes[row])
-            colour = colour_for(faces.names[row])
-            cv2.rectangle(out, (x, y), (x + w, y + h), colour, self.thickness)
-            masks = [self.text.mask(line) for line in self.labels(faces, row)]
-            height = sum(m.shape[0] + 4 for m in masks)
-            # Above the box when there is room, else below it, else inside its top edge.
-            if y - height >= 0:
-                top = y - height
-            elif y + h + self.thickness + height <= out.shape[0]:
-                top = y + h + self.thickness
-            else:
-                top = y + self.thickness
-            for mask in masks:
-                draw_text(out, mask, x, top, _ink(colour), colour)
-                top += mask.shape[0] + 4
+            cv2.rectangle(out, (x, y), (x + w, y + h), swatch_for(faces.names[row]).box, self.thickness)
+            if placement is not None:  # inside the frame by construction
+                block = blocks[row][placement.size]
+                left, top = int(placement.rect.x), int(placement.rect.y)
+                out[top : top + block.shape[0], left : left + block.shape[1]] = block
         return out
+
+
+def _block(masks: Sequence[NDArray[np.uint8]], swatch: Swatch) -> NDArray[np.uint8]:
+    """A label block: its lines stacked on the face's colour, padded."""
+    block = np.empty((sum(m.shape[0] + 2 * PAD for m in masks), max(m.shape[1] for m in masks) + 2 * PAD, 3), np.uint8)
+    block[:] = swatch.box
+    top = 0
+    for mask in masks:
+        draw_text(block, mask, 0, top, swatch.text, None, PAD)
+        top += mask.shape[0] + 2 * PAD
+    block.flags.writeable = False
+    return block
 
 
 class StatusAnnotator:

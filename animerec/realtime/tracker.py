@@ -1,10 +1,14 @@
-"""Face tracks across frames: identities by box overlap, names by a vote that does not flicker.
+"""Face tracks across frames: identities by box overlap, names from everything a track has seen.
 
-A track is matched to the new detections by IoU. It keeps an exponential moving average of the
-class probabilities it has been given (the vote); the name shown is the vote's decision, so one
-noisy classification cannot flip it. A track asks to be classified again only when its box has
-grown (a closer look at a bigger face) or after an interval, not on every frame, and survives
-`max_misses` frames without a detection, so one missed frame does not reset its name.
+A track is matched to the new detections by IoU. It keeps the sum of every classification it
+has been given (probabilities and embeddings), so its evidence is the true mean of all its looks:
+one blurred or half-hidden look weighs 1/n, and a face seen for long is named from many looks.
+The decider names the track from that mean and remembers the name (`Track.name`), which it keeps
+until the evidence falls below a lower bar (hysteresis, animerec/recognition/naming.py).
+
+A track nobody is named yet asks for a look on every frame, to gather evidence fast; a named one
+only when its box has grown (a closer look at a bigger face) or after an interval. A track
+survives `max_misses` frames without a detection, so one missed frame does not reset its name.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from animerec.config import TrackerConfig
+from animerec.recognition.classifier import Scores
 from animerec.records import NO_TRACK, Faces
 
 
@@ -28,32 +33,33 @@ class Track:
     box: NDArray[np.int32]
     last_seen: int  # frame index of the last detection
     misses: int = 0
-    vote: NDArray[np.float32] | None = None  # EMA of class probabilities; None until classified
-    embedding: NDArray[np.float32] | None = None  # EMA of embeddings (open-set naming uses these)
+    looks: int = 0  # classifications folded into the evidence
+    probs_sum: NDArray[np.float64] | None = None  # sums, not averages: the mean stays exact
+    embedding_sum: NDArray[np.float64] | None = None
+    name: str | None = None  # the name the decider gave it and holds; None while undecided
     looked_at: int = -1  # frame index of the last classification request
     looked_area: float = 0.0  # box area at that request
-    classifications: int = 0
 
-    def add_vote(self, probs: NDArray[np.float32], alpha: float,
-                 embedding: NDArray[np.float32] | None = None) -> None:
-        """Fold one classification into the vote: a plain mean over the first 1/alpha looks
-        (so the first, often partial, view does not weigh more than the next ones), then an
-        exponential moving average that lets a wrong early name be outvoted. The embedding is
-        averaged the same way, as a gallery averages the faces of a character."""
-        self.classifications += 1
-        weight = max(alpha, 1.0 / self.classifications)
-        self.vote = _blend(self.vote, np.asarray(probs, np.float32), weight)
-        if embedding is not None:
-            # Back to unit length: the model's embeddings are unit vectors, and a shorter mean
-            # would point elsewhere once the open-set decision subtracts its centre.
-            blended = _blend(self.embedding, np.asarray(embedding, np.float32), weight)
-            self.embedding = (blended / max(float(np.linalg.norm(blended)), 1e-12)).astype(np.float32)
+    def add_look(self, probs: NDArray[np.float32], embedding: NDArray[np.float32]) -> None:
+        """Fold one classification into the evidence."""
+        self.looks += 1
+        self.probs_sum = _added(self.probs_sum, probs)
+        self.embedding_sum = _added(self.embedding_sum, embedding)
+
+    def evidence(self) -> Scores:
+        """The mean of every look so far, as one row of scores. The mean embedding is brought
+        back to unit length, like every single embedding: looks that disagree make a shorter
+        mean, and the open-set decision subtracts a centre from it, which would turn a shorter
+        vector towards another character."""
+        if self.probs_sum is None or self.embedding_sum is None:
+            raise ValueError(f"track {self.id} has not been classified yet")
+        direction = self.embedding_sum / max(float(np.linalg.norm(self.embedding_sum)), 1e-12)
+        return Scores((self.probs_sum / self.looks).astype(np.float32)[None], direction.astype(np.float32)[None])
 
 
-def _blend(old: NDArray[np.float32] | None, new: NDArray[np.float32], weight: float) -> NDArray[np.float32]:
-    if old is None:
-        return new.copy()
-    return ((1.0 - weight) * old + weight * new).astype(np.float32)
+def _added(total: NDArray[np.float64] | None, value: NDArray[np.float32]) -> NDArray[np.float64]:
+    value64 = np.asarray(value, np.float64)
+    return value64.copy() if total is None else total + value64
 
 
 def iou_matrix(a: NDArray[np.int32], b: NDArray[np.int32]) -> NDArray[np.float64]:
@@ -72,7 +78,7 @@ def iou_matrix(a: NDArray[np.int32], b: NDArray[np.int32]) -> NDArray[np.float64
 
 
 class Tracker:
-    """IoU tracking with a probability vote. Call `update` once per frame, in frame order."""
+    """IoU tracking; tracks gather evidence. Call `update` once per frame, in frame order."""
 
     def __init__(self, settings: TrackerConfig | None = None) -> None:
         self.settings = settings or TrackerConfig()
@@ -84,7 +90,7 @@ class Tracker:
 
         Returns the track of each box (in box order) and the box positions whose track wants a
         (new) classification; those tracks are marked as looked at now, so the caller must
-        pass their crops to `Track.add_vote` once classified.
+        pass their crops' scores to `Track.add_look` once classified.
         """
         boxes = np.asarray(boxes, np.int32).reshape(-1, 4)
         matched = self._match(boxes)
@@ -125,8 +131,8 @@ class Tracker:
 
     def _wants_look(self, track: Track, index: int) -> bool:
         s = self.settings
-        if track.looked_at < 0:
-            return True
+        if track.looked_at < 0 or track.name is None:
+            return True  # undecided: every look is evidence that is still missing
         if index - track.looked_at >= s.reclassify_every:
             return True
         return _area(track.box) > track.looked_area * (1.0 + s.reclassify_growth)
@@ -139,7 +145,9 @@ def _area(box: NDArray[np.int32]) -> float:
 class NameChangeCounter:
     """Flicker: how often the name shown for the same track changes over a run.
 
-    Feed it every frame's `Faces`, in order; a track's first name is not a change.
+    Feed it every frame's `Faces`, in order; a track's first name is not a change. Every change
+    counts, to and from "unknown" too (quality.naming_against_truth counts only jumps from one
+    character to another).
     """
 
     def __init__(self) -> None:
@@ -168,7 +176,6 @@ class NameChangeCounter:
         together at the clip's frame rate; None when no track was on screen or the rate is unknown."""
         seconds = sum(self.frames.values()) / fps if fps > 0 else 0.0
         return round(10.0 * self.total / seconds, 3) if seconds else None
-
 
 
 def count_name_changes(frames: Iterable[Faces]) -> dict[int, int]:

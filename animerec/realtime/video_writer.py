@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from animerec.errors import AnimerecError, InputError
+from animerec.outputs import VIDEO_CONTAINERS, check_suffix
 from animerec.realtime.audio_track import AudioCarrier
 from animerec.realtime.protocols import SourceInfo
 from animerec.records import AnnotatedFrame
@@ -28,7 +29,6 @@ from animerec.records import AnnotatedFrame
 log = logging.getLogger(__name__)
 
 DEFAULT_FPS = 30.0  # for live sources that do not report a rate; timestamps still come from frames
-_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 
 
 def _frame_rate(fps: float) -> Fraction:
@@ -43,7 +43,8 @@ class VideoWriter:
 
     `info` gives the size and frame rate (odd sizes are padded to even by repeating the last row
     and column); `audio_from` is a media file whose audio tracks are carried over, cut where the
-    video ends. Raises InputError when `path` cannot be written.
+    video ends. The container follows `path`'s extension (VIDEO_CONTAINERS: others raise
+    UsageError). Raises InputError when `path` cannot be written.
     """
 
     def __init__(
@@ -57,13 +58,14 @@ class VideoWriter:
     ) -> None:
         if info.width <= 0 or info.height <= 0:
             raise ValueError(f"VideoWriter needs the frame size, got {info.width}x{info.height}")
+        check_suffix(path, VIDEO_CONTAINERS, "a video")
+        container_format = VIDEO_CONTAINERS[path.suffix.lower()]
         self.path = path
         self.frames_written = 0
         self._size = (info.width, info.height)
         self._rate = _frame_rate(info.fps)
         self._last_pts = -1
         self._closed = False
-        container_format = _FORMATS.get(path.suffix.lower(), "mp4")
         # faststart moves the index to the front, so a browser starts playing before the end loads
         options = {"movflags": "+faststart"} if container_format in ("mp4", "mov") else {}
         try:

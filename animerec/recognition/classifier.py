@@ -60,9 +60,9 @@ class OnnxClassifier:
         ort.set_default_logger_severity(3)  # its provider-fallback errors are ours to report
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        wanted = _providers(device, ort.get_available_providers())
+        wanted = execution_providers(device, ort.get_available_providers())
         try:
-            with _quiet_stderr(enabled=CUDA in str(wanted)):
+            with quiet_stderr(enabled=CUDA in str(wanted)):
                 self._session = ort.InferenceSession(str(self.path), options, providers=wanted)
             metadata = self._session.get_modelmeta().custom_metadata_map
             self.info = ModelInfo.from_metadata(metadata)
@@ -94,13 +94,7 @@ class OnnxClassifier:
 
     def describe_provider(self) -> str:
         """One line for standard error, saying where inference really runs."""
-        if self.provider == CUDA:
-            where = "CUDA (CUDAExecutionProvider)"
-        elif self._cuda_failed:
-            where = "CPU (CUDA is listed but did not load: no usable GPU or CUDA libraries)"
-        else:
-            where = "CPU (CPUExecutionProvider)"
-        return f"animerec: classifier {self.path.name} on {where}"
+        return f"animerec: classifier {self.path.name} on {where_it_runs(self.provider, self._cuda_failed)}"
 
     def classify(self, crops: list[NDArray[np.uint8]]) -> Scores:
         if not crops:
@@ -124,7 +118,9 @@ class OnnxClassifier:
         return probs, embeddings
 
 
-def _providers(device: str, available: list[str]) -> list[str | tuple[str, dict[str, str]]]:
+def execution_providers(device: str, available: list[str]) -> list[str | tuple[str, dict[str, str]]]:
+    """ONNX Runtime's providers for `device` (auto, cpu or cuda), in order of preference. The
+    learned detector chooses its providers here too."""
     if device not in ("auto", "cpu", "cuda"):
         raise ModelError(f"device must be auto, cpu or cuda, got {device!r}")
     if device == "cpu" or CUDA not in available:
@@ -133,8 +129,17 @@ def _providers(device: str, available: list[str]) -> list[str | tuple[str, dict[
     return [(CUDA, {"cudnn_conv_algo_search": "HEURISTIC"}), CPU]
 
 
+def where_it_runs(provider: str, cuda_failed: bool) -> str:
+    """The provider in use, in words, for the start-up line."""
+    if provider == CUDA:
+        return "CUDA (CUDAExecutionProvider)"
+    if cuda_failed:
+        return "CPU (CUDA is listed but did not load: no usable GPU or CUDA libraries)"
+    return "CPU (CPUExecutionProvider)"
+
+
 @contextmanager
-def _quiet_stderr(enabled: bool) -> Iterator[None]:
+def quiet_stderr(enabled: bool) -> Iterator[None]:
     """Silence file descriptor 2 while ONNX Runtime tries CUDA: when the CUDA libraries are
     missing it prints a red error straight to the descriptor (not through its logger) and then
     falls back to CPU, which we detect and announce ourselves."""

@@ -1,4 +1,7 @@
-"""Face detection with nagadomi's LBP cascade, at the report's settings by default."""
+"""The detector protocol, and face detection with nagadomi's LBP cascade (the report's detector).
+
+The learned detector (FaceBoxes) is in `learned_detector.py`; `detectors.py` chooses between them.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +18,39 @@ from animerec.errors import ModelError
 from animerec.paths import CASCADE_PATH
 
 
+@dataclass(frozen=True)
+class ScoredBoxes:
+    """Face boxes (n, 4: x, y, w, h, int32, in the cascade's geometry) and the detector's
+    confidence in each (n,), from 0 to 1. The cascade has no graded confidence: its boxes score 1."""
+
+    boxes: NDArray[np.int32]
+    scores: NDArray[np.float32]
+
+    def __post_init__(self) -> None:
+        boxes = np.asarray(self.boxes, np.int32).reshape(-1, 4)
+        scores = np.asarray(self.scores, np.float32).reshape(-1)
+        if len(scores) != len(boxes):
+            raise ValueError(f"ScoredBoxes: {len(boxes)} boxes but {len(scores)} scores")
+        object.__setattr__(self, "boxes", boxes)
+        object.__setattr__(self, "scores", scores)
+
+    @classmethod
+    def certain(cls, boxes: NDArray[np.int32]) -> ScoredBoxes:
+        """Boxes from a detector without graded confidence."""
+        boxes = np.asarray(boxes, np.int32).reshape(-1, 4)
+        return cls(boxes, np.ones(len(boxes), np.float32))
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+
 class Detector(Protocol):
     def detect(self, image: NDArray[np.uint8]) -> NDArray[np.int32]:
         """Face boxes (n, 4) as x, y, w, h in the pixels of `image` (BGR)."""
+        ...
+
+    def detect_scored(self, image: NDArray[np.uint8]) -> ScoredBoxes:
+        """The same boxes with the detector's confidence in each."""
         ...
 
 
@@ -71,6 +104,9 @@ class CascadeDetector:
         return cascade
 
     def detect(self, image: NDArray[np.uint8]) -> NDArray[np.int32]:
+        return self.detect_scored(image).boxes
+
+    def detect_scored(self, image: NDArray[np.uint8]) -> ScoredBoxes:
         s = self.settings
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         scale = 1.0
@@ -91,5 +127,5 @@ class CascadeDetector:
             maxSize=(max_side, max_side),
         )
         if len(boxes) == 0:
-            return np.zeros((0, 4), np.int32)
-        return np.round(np.asarray(boxes, np.float64) / scale).astype(np.int32)
+            return ScoredBoxes.certain(np.zeros((0, 4), np.int32))
+        return ScoredBoxes.certain(np.round(np.asarray(boxes, np.float64) / scale).astype(np.int32))

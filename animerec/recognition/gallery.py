@@ -3,7 +3,9 @@
 A gallery lets the recogniser name characters the model never trained on, with no retraining:
 each enrolled character is a handful of embeddings from the model's `embedding` output. An
 embedding means nothing to another network, so the file records the model id (the hash of the
-weights) and is refused with any other model.
+weights) and is refused with any other model. It also records where each face came from and how
+it was cut (`framing`), so that `animerec gallery migrate` can embed the same faces again with a
+new model instead of asking for the enrolment to be redone.
 
 The file is UTF-8 JSON (names in any script), written to a temporary name and renamed, so a
 crash never leaves half a gallery. A file that cannot be read is an error, never a silent reset:
@@ -28,6 +30,10 @@ from animerec.recognition.model_info import decode_array, encode_array
 
 FORMAT = "animerec-gallery"
 VERSION = 1
+CROP = "crop"  # framing: the whole image is the face
+DETECTED = "detected"  # framing: the largest face the cascade found, cut with the report's crop
+UNKNOWN_FRAMING = ""  # galleries written before framing was recorded, or a mix of both
+MIGRATE_HINT = "`animerec gallery migrate` embeds its faces again from their source images with this model"
 GALLERY_ENV = "ANIMEREC_GALLERY"  # overrides the default path, e.g. for tests or a shared setup
 
 
@@ -57,7 +63,8 @@ class Character:
 
     name: str
     embeddings: NDArray[np.float32]  # (n, dim), raw model embeddings, read-only
-    sources: tuple[str, ...] = ()  # where each embedding came from, for people reading the file
+    sources: tuple[str, ...] = ()  # the image each embedding came from (absolute paths since migration exists)
+    framing: str = UNKNOWN_FRAMING  # how the faces were cut from the sources: CROP or DETECTED
 
     def __post_init__(self) -> None:
         if not self.name.strip() or self.name != self.name.strip():
@@ -107,6 +114,7 @@ class Gallery:
             character.name,
             np.concatenate([existing.embeddings, character.embeddings]),
             existing.sources + character.sources,
+            existing.framing if existing.framing == character.framing else UNKNOWN_FRAMING,
         )
         return replace(self, characters=tuple(merged if c.name == character.name else c for c in self.characters))
 
@@ -121,8 +129,8 @@ class Gallery:
         if self.model_id != model_id:
             raise GalleryError(
                 f"{path} was enrolled with model {self.model_id or '(no id)'}, but this model is "
-                f"{model_id or '(no id)'}: embeddings of different models cannot be compared. Re-enrol the "
-                "characters with this model, or pass --gallery with another file"
+                f"{model_id or '(no id)'}: embeddings of different models cannot be compared. {MIGRATE_HINT}, "
+                "or pass --gallery with another file"
             )
 
     def to_json(self) -> dict[str, Any]:
@@ -137,6 +145,7 @@ class Gallery:
                     "dim": int(c.embeddings.shape[1]),
                     "embeddings": encode_array(c.embeddings),
                     "sources": list(c.sources),
+                    "framing": c.framing,
                 }
                 for c in self.characters
             ],
@@ -153,7 +162,11 @@ class Gallery:
         for entry in data["characters"]:
             shape = (int(entry["count"]), int(entry["dim"]))
             sources = tuple(str(s) for s in entry.get("sources", ()))
-            characters.append(Character(str(entry["name"]), decode_array(entry["embeddings"], shape), sources))
+            framing = str(entry.get("framing", UNKNOWN_FRAMING))
+            if framing not in (CROP, DETECTED, UNKNOWN_FRAMING):
+                raise ValueError(f"unknown framing {framing!r}")
+            embeddings = decode_array(entry["embeddings"], shape)
+            characters.append(Character(str(entry["name"]), embeddings, sources, framing))
         gallery = cls(str(data["model_id"]), tuple(characters))
         if len(set(gallery.names)) != len(gallery.names):
             raise ValueError("a name appears twice")

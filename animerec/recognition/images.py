@@ -8,17 +8,34 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+from animerec.errors import InputError
+
 MAX_SIDE = 8000  # larger files are refused: a "photo" that size is almost always an error or a bomb
 MIN_SIDE = 20
+# A tight face crop, as dataset build and the samples make them: about square and small. The
+# cascade needs some margin around a face, so on such an image it often finds none.
+CROP_ASPECT = (0.8, 1.25)
+CROP_MAX_SIDE = 512
+CROP_HINT = "no face found, but it looks like a face crop (near-square, at most 512 px): add --crops"
 
 
-class UnreadableImage(Exception):
-    """The file cannot be used as an image; the message says why in a few words."""
+class UnreadableImage(InputError):
+    """The file cannot be used as an image; the message names it and `reason` says why in a few
+    words. Uncaught, the command line prints the message and exits 1 like any InputError."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = Path(path)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[UnreadableImage], tuple[Path, str]]:
+        return type(self), (self.path, self.reason)  # crosses process boundaries (library workers)
 
 
-def is_image_path(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES
+def looks_like_face_crop(image: NDArray[np.uint8]) -> bool:
+    """Near-square (width/height within 0.8-1.25) and at most 512 px: likely a crop already."""
+    height, width = image.shape[:2]
+    return CROP_ASPECT[0] <= width / height <= CROP_ASPECT[1] and max(width, height) <= CROP_MAX_SIDE
 
 
 def load_image(path: str | Path) -> NDArray[np.uint8]:
@@ -26,27 +43,27 @@ def load_image(path: str | Path) -> NDArray[np.uint8]:
 
     Grayscale, palette, RGBA (composited on white), 16-bit and the first frame of a GIF are
     converted; truncated, corrupt, non-image, tiny (< 20 px) and huge (> 8000 px) files raise
-    UnreadableImage with a short reason.
+    UnreadableImage naming the file, with a short `reason`.
     """
     try:
         with Image.open(path) as image:
             width, height = image.size
             if max(width, height) > MAX_SIDE:
-                raise UnreadableImage(f"too large ({width}x{height}, limit {MAX_SIDE} px)")
+                raise UnreadableImage(path, f"too large ({width}x{height}, limit {MAX_SIDE} px)")
             if min(width, height) < MIN_SIDE:
-                raise UnreadableImage(f"too small ({width}x{height}, need {MIN_SIDE} px)")
+                raise UnreadableImage(path, f"too small ({width}x{height}, need {MIN_SIDE} px)")
             image.load()  # decodes now, so a truncated file fails here and not later
             rgb = _to_rgb(image)
     except UnreadableImage:
         raise
     except FileNotFoundError as error:
-        raise UnreadableImage("file not found") from error
+        raise UnreadableImage(path, "file not found") from error
     except IsADirectoryError as error:
-        raise UnreadableImage("is a folder") from error
+        raise UnreadableImage(path, "is a folder") from error
     except UnidentifiedImageError as error:
-        raise UnreadableImage("not an image") from error
+        raise UnreadableImage(path, "not an image") from error
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise UnreadableImage(f"corrupt or truncated ({error})") from error
+        raise UnreadableImage(path, f"corrupt or truncated ({error})") from error
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 

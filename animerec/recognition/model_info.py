@@ -46,6 +46,9 @@ class OpenSetCalibration:
     threshold:  the cosine similarity below which a face is "unknown"
     scale:      the softmax temperature that turns similarities into probabilities
     stats:      what calibration measured (accept rates, set sizes), for people and `doctor`
+    track_threshold, track_margin: the bar for a video track's mean evidence, and how far below
+                it a named track keeps its name (None until measured on tracks: the decider then
+                uses `threshold` and its default margin)
     """
 
     prototypes: NDArray[np.float32]
@@ -53,6 +56,8 @@ class OpenSetCalibration:
     threshold: float
     scale: float
     stats: dict[str, Any] = field(default_factory=dict)
+    track_threshold: float | None = None
+    track_margin: float | None = None
 
     def __post_init__(self) -> None:
         if self.prototypes.ndim != 2 or self.centre.shape != (self.prototypes.shape[1],):
@@ -71,6 +76,8 @@ class OpenSetCalibration:
                 "prototypes": encode_array(self.prototypes),
                 "centre": encode_array(self.centre),
                 "stats": self.stats,
+                **({} if self.track_threshold is None else {"track_threshold": self.track_threshold}),
+                **({} if self.track_margin is None else {"track_margin": self.track_margin}),
             }
         )
 
@@ -85,6 +92,8 @@ class OpenSetCalibration:
             threshold=float(data["threshold"]),
             scale=float(data["scale"]),
             stats=dict(data.get("stats", {})),
+            track_threshold=None if data.get("track_threshold") is None else float(data["track_threshold"]),
+            track_margin=None if data.get("track_margin") is None else float(data["track_margin"]),
         )
 
 

@@ -11,11 +11,18 @@ Probabilities come from a softmax over the scaled similarities plus one "unknown
 at the threshold: the best character out-scores "unknown" exactly when its similarity reaches
 the threshold, so `name` is always the top entry or "unknown", and `confidence` is the
 probability of whichever was decided.
+
+A face followed on video is named from its track's evidence, the mean of all its looks
+(`decide_tracks`), against bars calibrated for such means, with hysteresis: a track is named
+when its best character reaches `track_accept`, and keeps that name while the character stays
+above `track_keep`, lower by a margin, so evidence hovering at the bar does not make the name
+blink. A still image (`decide`) keeps the single-image threshold.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -31,6 +38,9 @@ from animerec.records import UNKNOWN, Faces
 
 log = logging.getLogger(__name__)
 TOP_K = 3
+# How far below the bar that named a track its evidence may fall before the name is dropped,
+# for models whose calibration has no measured margin (docs/OPEN_SET.md, "Names on video").
+DEFAULT_TRACK_MARGIN = 0.05
 
 
 class Decider(Protocol):
@@ -41,7 +51,33 @@ class Decider(Protocol):
         """Every character it can name: trained, then enrolled."""
         ...
 
-    def decide(self, boxes: NDArray[np.int32], scores: Scores) -> Faces: ...
+    def decide(self, boxes: NDArray[np.int32], scores: Scores) -> Faces:
+        """Name the faces of one still image, each from its own scores."""
+        ...
+
+    def decide_tracks(self, boxes: NDArray[np.int32], evidence: Scores, held: Sequence[str | None]) -> Faces:
+        """Name tracked faces from their tracks' mean scores (`evidence`), given the name each
+        track holds (None: undecided); the names returned are the ones to hold next."""
+        ...
+
+
+def hold_or_decide(scores: NDArray[np.float32], held: NDArray[np.intp], accept: float,
+                   keep: float) -> NDArray[np.intp]:
+    """The character chosen for each row (-1: unknown): the best one when it reaches `accept`,
+    else the one held (`held`, -1 for none) while it stays at `keep` or above."""
+    rows = np.arange(len(scores))
+    best = scores.argmax(axis=1)
+    chosen = np.where(scores[rows, best] >= accept, best, -1)
+    holding = (chosen < 0) & (held >= 0)
+    holding[holding] = scores[rows[holding], held[holding]] >= keep
+    chosen[holding] = held[holding]
+    return chosen
+
+
+def held_indices(names: tuple[str, ...], held: Sequence[str | None]) -> NDArray[np.intp]:
+    """Each held name's column (-1 for none, or for a name no longer offered)."""
+    column = {name: j for j, name in enumerate(names)}
+    return np.array([column.get(name, -1) if name is not None else -1 for name in held], np.intp)
 
 
 def unit_rows(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -76,11 +112,22 @@ class ClosedSetDecider:
     def decide(self, boxes: NDArray[np.int32], scores: Scores) -> Faces:
         if not len(boxes):
             return Faces.empty()
-        best = scores.probs.argmax(axis=1)
-        confidence = scores.probs.max(axis=1).astype(np.float32)
-        named = confidence >= self.threshold
-        decided = tuple(self.names[j] if ok else UNKNOWN for j, ok in zip(best, named, strict=True))
-        return _faces(boxes, scores.probs, self.names, self.top_k, decided, confidence)
+        held = np.full(len(boxes), -1, np.intp)
+        return self._named(boxes, scores.probs, hold_or_decide(scores.probs, held, self.threshold, self.threshold))
+
+    def decide_tracks(self, boxes: NDArray[np.int32], evidence: Scores, held: Sequence[str | None]) -> Faces:
+        """The mean probabilities, with the same threshold to name and to keep a name: the
+        threshold is not calibrated, so there is no measured margin to hold a name by."""
+        if not len(boxes):
+            return Faces.empty()
+        chosen = hold_or_decide(evidence.probs, held_indices(self.names, held), self.threshold, self.threshold)
+        return self._named(boxes, evidence.probs, chosen)
+
+    def _named(self, boxes: NDArray[np.int32], probs: NDArray[np.float32], chosen: NDArray[np.intp]) -> Faces:
+        rows = np.arange(len(chosen))
+        confidence = np.where(chosen >= 0, probs[rows, np.maximum(chosen, 0)], probs.max(axis=1)).astype(np.float32)
+        decided = tuple(self.names[j] if j >= 0 else UNKNOWN for j in chosen)
+        return _faces(boxes, probs, self.names, self.top_k, decided, confidence)
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,6 +149,8 @@ class OpenSetDecider:
     top_k: int = TOP_K
     shots: NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # enrolled faces
     shot_starts: NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, np.intp))  # first shot per enrolled
+    track_threshold: float | None = None  # the bar a track's mean evidence must reach; None: `threshold`
+    track_margin: float = DEFAULT_TRACK_MARGIN  # a named track keeps its name down to the bar minus this
 
     def __post_init__(self) -> None:
         if not -1.0 <= self.threshold <= 1.0:
@@ -110,10 +159,16 @@ class OpenSetDecider:
             raise ValueError(f"{len(self.names)} names for {len(self.prototypes)} prototypes")
         if len(self.shot_starts) not in (0, len(self.names) - self.trained):
             raise ValueError("every enrolled character needs its shots")
+        if self.track_margin < 0:
+            raise ValueError(f"the track margin must not be negative, got {self.track_margin}")
 
     @classmethod
     def from_calibration(cls, labels: tuple[str, ...], calibration: OpenSetCalibration,
                          threshold: float | None = None, top_k: int = TOP_K) -> OpenSetDecider:
+        """The calibrated decision; an explicit `threshold` moves the track bar by as much as it
+        moves the single-image one, so "stricter" and "looser" mean the same on video."""
+        shift = 0.0 if threshold is None else threshold - calibration.threshold
+        track = calibration.track_threshold
         return cls(
             names=labels,
             prototypes=unit_rows(calibration.prototypes),
@@ -122,6 +177,8 @@ class OpenSetDecider:
             scale=calibration.scale,
             trained=len(labels),
             top_k=top_k,
+            track_threshold=None if track is None else float(np.clip(track + shift, -1.0, 1.0)),
+            track_margin=DEFAULT_TRACK_MARGIN if calibration.track_margin is None else calibration.track_margin,
         )
 
     def embed(self, embeddings: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -145,7 +202,9 @@ class OpenSetDecider:
                        shots=np.concatenate(faces), shot_starts=starts)
 
     def with_threshold(self, threshold: float) -> OpenSetDecider:
-        return replace(self, threshold=threshold)
+        """The same decision with the single-image threshold (and the track bar) moved."""
+        track = None if self.track_threshold is None else self.track_threshold + threshold - self.threshold
+        return replace(self, threshold=threshold, track_threshold=track)
 
     def _trained_only(self) -> OpenSetDecider:
         return replace(self, names=self.names[: self.trained], prototypes=self.prototypes[: self.trained],
@@ -163,10 +222,13 @@ class OpenSetDecider:
             similarity[:, self.trained :] = np.maximum(similarity[:, self.trained :], nearest)
         return similarity
 
-    def probabilities(self, similarities: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        """Per-character probabilities and the probability of "unknown" (they sum to one)."""
+    def probabilities(self, similarities: NDArray[np.float32],
+                      bars: NDArray[np.float32] | None = None) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Per-character probabilities and the probability of "unknown" (they sum to one), with
+        "unknown" at the bar each face is judged by (default: the single-image threshold)."""
         n = len(similarities)
-        logits = self.scale * np.concatenate([similarities, np.full((n, 1), self.threshold, np.float32)], axis=1)
+        unknown_at = np.full((n, 1), self.threshold, np.float32) if bars is None else np.reshape(bars, (n, 1))
+        logits = self.scale * np.concatenate([similarities, unknown_at], axis=1)
         logits -= logits.max(axis=1, keepdims=True)
         weights = np.exp(logits)
         probs = (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
@@ -176,11 +238,28 @@ class OpenSetDecider:
         if not len(boxes):
             return Faces.empty()
         similarity = self.similarities(scores.embeddings)
-        probs, unknown = self.probabilities(similarity)
-        best = similarity.argmax(axis=1)
-        accepted = similarity[np.arange(len(best)), best] >= self.threshold
-        decided = tuple(self.names[j] if ok else UNKNOWN for j, ok in zip(best, accepted, strict=True))
-        confidence = np.where(accepted, probs[np.arange(len(best)), best], unknown).astype(np.float32)
+        none_held = np.full(len(boxes), -1, np.intp)
+        chosen = hold_or_decide(similarity, none_held, self.threshold, self.threshold)
+        return self._named(boxes, similarity, chosen, np.full(len(boxes), self.threshold, np.float32))
+
+    def decide_tracks(self, boxes: NDArray[np.int32], evidence: Scores, held: Sequence[str | None]) -> Faces:
+        if not len(boxes):
+            return Faces.empty()
+        similarity = self.similarities(evidence.embeddings)
+        accept = self.threshold if self.track_threshold is None else self.track_threshold
+        keep = accept - self.track_margin
+        held_columns = held_indices(self.names, held)
+        chosen = hold_or_decide(similarity, held_columns, accept, keep)
+        kept = (chosen >= 0) & (chosen == held_columns)
+        return self._named(boxes, similarity, chosen, np.where(kept, keep, accept).astype(np.float32))
+
+    def _named(self, boxes: NDArray[np.int32], similarity: NDArray[np.float32], chosen: NDArray[np.intp],
+               bars: NDArray[np.float32]) -> Faces:
+        """`confidence` is the probability of what was decided, with "unknown" at each face's bar."""
+        probs, unknown = self.probabilities(similarity, bars)
+        rows = np.arange(len(chosen))
+        confidence = np.where(chosen >= 0, probs[rows, np.maximum(chosen, 0)], unknown).astype(np.float32)
+        decided = tuple(self.names[j] if j >= 0 else UNKNOWN for j in chosen)
         return _faces(boxes, probs, self.names, self.top_k, decided, confidence)
 
 

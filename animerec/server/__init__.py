@@ -5,7 +5,7 @@
 """
 
 from animerec.server.security import check_bind, is_loopback
-from animerec.server.service import ObsServer, ObsSink, start_server
+from animerec.server.service import ObsServer, ObsSink, check_port, start_server
 from animerec.server.state import ServerSection, ServerSettings
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "ServerSection",
     "ServerSettings",
     "check_bind",
+    "check_port",
     "is_loopback",
     "start_server",
 ]

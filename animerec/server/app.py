@@ -139,12 +139,15 @@ async def _on_shutdown(app: web.Application) -> None:
     await close_websockets(state)
     # Whoever is still connected is stuck writing to a client that does not read: cut it off now
     # rather than let Ctrl-C wait out the handlers' grace period.
-    for transport in state.transports():
+    for transport in state.connections.transports():
         transport.abort()
 
 
 def build_app(state: ServerState) -> web.Application:
-    app = web.Application(middlewares=[state.policy.middleware], client_max_size=64 * 1024)
+    app = web.Application(
+        middlewares=[state.connections.middleware, state.policy.middleware],
+        client_max_size=64 * 1024,
+    )
     app[STATE_KEY] = state
     app[STATIC_KEY] = StaticFiles()
     app.router.add_get("/", index_page)

@@ -64,15 +64,19 @@ class AccessPolicy:
         self._loopback_only = is_loopback(bind_host)
         self.rejected = 0  # requests refused: shown in /api/stats so probing is visible
 
+    @staticmethod
+    def offered_token(request: web.Request) -> str:
+        """The token the request carries ("" for none): the Authorization header wins."""
+        header = request.headers.get("Authorization", "")
+        if header[:7].lower() == "bearer ":
+            return header[7:].strip()
+        return request.query.get("token", "")
+
     def token_ok(self, request: web.Request) -> bool:
         if not self.token:
             return True
-        offered = request.query.get("token", "")
-        header = request.headers.get("Authorization", "")
-        if header[:7].lower() == "bearer ":
-            offered = header[7:].strip()
         # compare_digest on bytes: constant time whatever the content, so no timing oracle.
-        return hmac.compare_digest(offered.encode(), self.token.encode())
+        return hmac.compare_digest(self.offered_token(request).encode(), self.token.encode())
 
     def host_ok(self, request: web.Request) -> bool:
         if not self._loopback_only:
@@ -99,8 +103,12 @@ class AccessPolicy:
             raise web.HTTPForbidden(text="unexpected Host header\n")
         if not self.token_ok(request):
             self.rejected += 1
+            if self.offered_token(request):
+                reason = "wrong token\n"
+            else:
+                reason = "token required: add ?token=... or Authorization: Bearer ...\n"
             raise web.HTTPUnauthorized(
-                text="token required: add ?token=... or Authorization: Bearer ...\n",
+                text=reason,
                 headers={"WWW-Authenticate": 'Bearer realm="animerec"'},
             )
         return await handler(request)

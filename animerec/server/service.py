@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +26,7 @@ from aiohttp import web
 from animerec.errors import AnimerecError, UsageError
 from animerec.records import AnnotatedFrame
 from animerec.server.app import build_app
+from animerec.server.client_log import HTTP_LOG
 from animerec.server.frames import FrameHandoff
 from animerec.server.security import check_bind
 from animerec.server.state import ServerSection, ServerState, StatsProvider
@@ -34,6 +38,40 @@ T = TypeVar("T")
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
 HANDLER_GRACE_S = 2.0  # how long shutdown waits for request handlers before cancelling them
+BACKLOG = 128  # connections the kernel holds for us before we accept them
+
+
+def check_port(host: str, port: int) -> None:
+    """Bind `host:port` the way the server will, and let it go again: a port in use or an address
+    of another machine is reported (UsageError) before the model loads, not after."""
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as error:
+        raise cannot_listen(host, port, error) from error
+    bound, unavailable = False, None
+    for family, kind, protocol, _, address in addresses:
+        with socket.socket(family, kind, protocol) as probe:
+            if os.name == "posix":  # as asyncio's create_server: a port in TIME_WAIT is free
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                if error.errno != errno.EADDRNOTAVAIL:
+                    raise cannot_listen(host, port, error) from error
+                unavailable = error  # e.g. ::1 without IPv6: asyncio skips that address too
+            else:
+                bound = True
+    if not bound and unavailable is not None:
+        raise cannot_listen(host, port, unavailable) from unavailable
+
+
+def cannot_listen(host: str, port: int, error: OSError) -> UsageError:
+    message = f"cannot listen on {host}:{port}: {error.strerror or error}"
+    if error.errno in (errno.EADDRINUSE, errno.EACCES):
+        message += " (choose another --port, or --port 0 for any free one)"
+    return UsageError(message)
 
 
 def url_for(host: str, port: int) -> str:
@@ -54,6 +92,7 @@ class ObsServer:
         self._error: BaseException | None = None
         self._handoff: FrameHandoff | None = None
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="animerec-jpeg")
         self.state: ServerState | None = None  # event loop thread only; see call()
         self.port = 0
@@ -124,23 +163,27 @@ class ObsServer:
         state = ServerState(self.config, self._stats, self._executor)
         handoff = FrameHandoff(loop, state.publish)
         self._runner = runner = web.AppRunner(
-            build_app(state), access_log=None, shutdown_timeout=HANDLER_GRACE_S
+            build_app(state), access_log=None, logger=HTTP_LOG, shutdown_timeout=HANDLER_GRACE_S
         )
         state.handoff_dropped = lambda: handoff.dropped
-        state.transports = lambda: _transports(runner)
         self.state = state
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        await runner.setup()
+        assert runner.server is not None  # set up just above
+        # Our own listening socket rather than web.TCPSite: every connection passes the guard
+        # (server/connections.py) before aiohttp sees it.
+        factory = state.connections.protocol_factory(runner.server)
+        host, port = self.config.host, self.config.port
         try:
-            await site.start()
+            self._listener = await loop.create_server(factory, host, port, backlog=BACKLOG)
         except OSError as error:
-            where = f"{self.config.host}:{self.config.port}"
-            raise UsageError(f"cannot listen on {where}: {error.strerror or error}") from error
-        self.port = int(self._runner.addresses[0][1])
+            raise cannot_listen(host, port, error) from error
+        self.port = int(self._listener.sockets[0].getsockname()[1])
         self._handoff = handoff  # only now: frames before this point have no one to go to
 
     async def _close(self) -> None:
         self._handoff = None
+        if self._listener is not None:
+            self._listener.close()  # no new connections; the runner's cleanup ends the open ones
         if self._runner is not None:
             await self._runner.cleanup()  # on_shutdown closes clients; handlers get a grace period
         current = asyncio.current_task()
@@ -149,14 +192,6 @@ class ObsServer:
             task.cancel()
         await asyncio.gather(*leftovers, return_exceptions=True)
         await asyncio.get_running_loop().shutdown_asyncgens()
-
-
-def _transports(runner: web.AppRunner) -> list[asyncio.WriteTransport]:
-    """The open client connections (for the stats: how many, and how much each has buffered)."""
-    if runner.server is None:
-        return []
-    transports = (handler.transport for handler in runner.server.connections)
-    return [t for t in transports if isinstance(t, asyncio.WriteTransport)]
 
 
 class ObsSink:
@@ -175,9 +210,10 @@ class ObsSink:
 def start_server(config: ServerSection, stats: StatsProvider) -> tuple[ObsSink, str]:
     """Start the OBS server; returns its sink and its URL (`http://HOST:PORT/`).
 
-    `config` is the configuration's `server` section (host, port, token, client_queue; port 0
-    picks a free port); `stats` returns the pipeline's stats dict and is called on the server's
-    thread. Raises UsageError for a non-loopback host without a token, or a port in use.
+    `config` is the configuration's `server` section (host, port, token, client_queue and the
+    connection limits; port 0 picks a free port); `stats` returns the pipeline's stats dict and
+    is called on the server's thread. Raises UsageError for a non-loopback host without a token,
+    or a port in use.
     """
     server = ObsServer(config, stats)
     url = server.start()

@@ -7,7 +7,6 @@ shared JPEG encoder; `/api/stats` reads the counters it keeps.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from animerec.records import AnnotatedFrame
+from animerec.server.connections import ConnectionGuard, ConnectionLimits
 from animerec.server.frames import JpegEncoder, JpegPart, frame_message
 from animerec.server.hub import Hub, LatencyWindow
 from animerec.server.security import AccessPolicy
@@ -47,6 +47,12 @@ class ServerSection(Protocol):
     def token(self) -> str: ...  # "" = no token (loopback only)
     @property
     def client_queue(self) -> int: ...  # frames each client may fall behind before drops
+    @property
+    def max_connections(self) -> int: ...
+    @property
+    def max_connections_per_address(self) -> int: ...
+    @property
+    def idle_timeout_s(self) -> float: ...  # a connection with no request in progress is closed
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,9 @@ class ServerSettings:
     port: int = 8765
     token: str = ""
     client_queue: int = 4
+    max_connections: int = 128
+    max_connections_per_address: int = 32
+    idle_timeout_s: float = 10.0
     jpeg_quality: int = 80
 
 
@@ -66,6 +75,12 @@ class ServerState:
     def __init__(self, config: ServerSection, stats: StatsProvider, executor: Executor) -> None:
         self.config = config
         self.policy = AccessPolicy(config.host, config.token)
+        limits = ConnectionLimits(
+            max_connections=config.max_connections,
+            max_per_address=config.max_connections_per_address,
+            idle_timeout_s=config.idle_timeout_s,
+        )
+        self.connections = ConnectionGuard(limits)
         self.messages: Hub[tuple[int, str]] = Hub(config.client_queue)
         self.streams: Hub[JpegPart] = Hub(config.client_queue)
         quality = int(getattr(config, "jpeg_quality", 80))
@@ -76,9 +91,7 @@ class ServerState:
         self.sockets: set[web.WebSocketResponse] = set()
         self.frames_in = 0
         self.ignored_messages = 0  # malformed or unexpected WebSocket messages from clients
-        # Filled in by the service, which owns the handoff and the connections.
-        self.handoff_dropped: Callable[[], int] = lambda: 0
-        self.transports: Callable[[], list[asyncio.WriteTransport]] = list
+        self.handoff_dropped: Callable[[], int] = lambda: 0  # filled in by the service, its owner
         self._stats = stats
 
     def publish(self, item: AnnotatedFrame) -> None:
@@ -112,10 +125,13 @@ class ServerState:
             "client_dropped": self.messages.dropped + self.streams.dropped,
             "handoff_dropped": self.handoff_dropped(),
             "queued": self.messages.queued + self.streams.queued,
-            "connections": len(self.transports()),
+            "connections": len(self.connections),
+            "connections_evicted": self.connections.evicted,
+            "connections_refused": self.connections.refused,
+            "connections_timed_out": self.connections.timed_out,
             # Bytes written but not yet taken by the kernel: bounded by the writers' limits however
             # slowly clients read, and shown here to prove it.
-            "buffered_bytes": sum(t.get_write_buffer_size() for t in self.transports()),
+            "buffered_bytes": sum(t.get_write_buffer_size() for t in self.connections.transports()),
             "ignored_messages": self.ignored_messages,
             "rejected_requests": self.policy.rejected,
         }

@@ -20,13 +20,20 @@ from animerec.server.state import STATE_KEY, ServerState
 
 log = logging.getLogger(__name__)
 
-MAX_CLIENT_MESSAGE = 4096  # acks are ~20 bytes; anything bigger is not from our page
+# What a client may send. An ack is ~12 characters, so anything longer is ignored unparsed; the
+# bound also bounds JSON nesting, which json.loads follows by recursion ('[' * 2000 would raise
+# RecursionError). Up to MAX_CLIENT_MESSAGE a message is ignored and counted; beyond it aiohttp
+# would have to buffer it, so it closes the socket (1009 message too big), counted too.
+MAX_ACK_TEXT = 64
+MAX_CLIENT_MESSAGE = 64 * 1024
 WRITER_LIMIT = 64 * 1024  # bytes buffered towards one client before send_str waits
 CLOSE_TIMEOUT_S = 1.0  # at shutdown, how long to wait for a client's close reply
 
 
 def parse_ack(data: str) -> int | None:
     """The index of a well-formed `{"ack": index}`; None for anything else."""
+    if len(data) > MAX_ACK_TEXT:
+        return None
     try:
         message = json.loads(data)
     except ValueError:

@@ -16,12 +16,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from tqdm import tqdm
 
+from animerec.config import STILL_IMAGES, load_config
 from animerec.errors import InputError, UsageError
+from animerec.media import MediaKind, media_kind
+from animerec.progress import tracked
 from animerec.recognition.crop import DEFAULT_CROP_SIZE, report_crop, resize_square
-from animerec.recognition.detector import CascadeDetector
-from animerec.recognition.images import UnreadableImage, is_image_path, load_image
+from animerec.recognition.detector import Detector
+from animerec.recognition.detectors import make_detector
+from animerec.recognition.images import UnreadableImage, load_image
 
 SPLITS = ("train", "val")
 
@@ -33,6 +36,7 @@ class BuildOptions:
     seed: int = 0
     all_faces: bool = False  # keep every face of an image, not only the largest
     crops: bool = False  # inputs are ready face crops: no detection
+    detector: str = "cascade"  # detector.kind: cascade, learned or both
     group_regex: str = ""  # files whose names give the same match are one group, never split
     val_groups: str = ""  # groups matching this go to validation (replaces the random split)
     clean_list: Path | None = None  # validation keeps only these "<class>/<file>" entries
@@ -87,7 +91,8 @@ def class_folders(root: Path) -> list[Path]:
 def build_dataset(raw_dir: Path, out_dir: Path, options: BuildOptions) -> dict[str, ClassReport]:
     folders = class_folders(raw_dir)
     clean = _read_clean_list(options.clean_list)
-    detector = None if options.crops else CascadeDetector()
+    still_images = load_config(overrides=[f"detector.kind={options.detector}"], base=STILL_IMAGES)
+    detector = None if options.crops else make_detector(still_images, announce=True)
     reports: dict[str, ClassReport] = {}
     files = [(folder.name, f) for folder in folders for f in sorted(folder.rglob("*")) if f.is_file()]
     if not files:
@@ -95,16 +100,17 @@ def build_dataset(raw_dir: Path, out_dir: Path, options: BuildOptions) -> dict[s
     for split in SPLITS:
         for folder in folders:
             (out_dir / split / folder.name).mkdir(parents=True, exist_ok=True)
-    for label, path in tqdm(files, desc="dataset", unit="img", dynamic_ncols=True):
+    for label, path in tracked(files, "dataset", "image"):
         report = reports.setdefault(label, ClassReport())
-        if not is_image_path(path):
-            report.skipped["not an image file"] += 1
+        kind = media_kind(path)
+        if kind is not MediaKind.IMAGE:
+            report.skipped["a video or animated image" if kind is MediaKind.VIDEO else "not an image file"] += 1
             continue
         report.images += 1
         try:
             image = load_image(path)
         except UnreadableImage as error:
-            report.skipped[str(error).split(" (")[0]] += 1
+            report.skipped[error.reason.split(" (")[0]] += 1
             continue
         crops = [image] if options.crops else _face_crops(image, detector, options.all_faces)
         if not crops:
@@ -118,7 +124,8 @@ def build_dataset(raw_dir: Path, out_dir: Path, options: BuildOptions) -> dict[s
         for i, crop in enumerate(crops):
             name = f"{path.stem}-{i}.jpg" if len(crops) > 1 else f"{path.stem}.jpg"
             target = out_dir / split / label / name
-            cv2.imwrite(str(target), resize_square(crop, options.size), [cv2.IMWRITE_JPEG_QUALITY, 95])
+            if not cv2.imwrite(str(target), resize_square(crop, options.size), [cv2.IMWRITE_JPEG_QUALITY, 95]):
+                raise InputError(f"cannot write {target}")  # OpenCV says so only by returning False
             report.faces_kept[split] += 1
     for folder in folders:
         reports.setdefault(folder.name, ClassReport())
@@ -126,7 +133,7 @@ def build_dataset(raw_dir: Path, out_dir: Path, options: BuildOptions) -> dict[s
     return reports
 
 
-def _face_crops(image: NDArray[np.uint8], detector: CascadeDetector | None, all_faces: bool) -> list[NDArray[np.uint8]]:
+def _face_crops(image: NDArray[np.uint8], detector: Detector | None, all_faces: bool) -> list[NDArray[np.uint8]]:
     assert detector is not None
     boxes = detector.detect(image)
     if not len(boxes):

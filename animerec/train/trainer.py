@@ -14,15 +14,16 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from tqdm import tqdm
 
-from animerec.errors import InputError, UsageError
+from animerec.errors import UsageError
 from animerec.evaluation import format_report, plot_confusion, score
 from animerec.interrupts import sigterm_as_interrupt
 from animerec.labelled import list_labelled
+from animerec.progress import tracked
 from animerec.recognition.crop import to_model_input
-from animerec.recognition.images import UnreadableImage, load_image
+from animerec.recognition.images import load_image
 from animerec.train.archs import ARCHS, Recipe
+from animerec.train.identities import DEFAULT_MANIFEST
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,9 @@ class TrainOptions:
     epochs: int | None = None  # None: the architecture's recipe
     batch_size: int | None = None
     input_size: int | None = None
+    steps_per_epoch: int | None = None  # identity recipes only
     limit_per_class: int = 0  # 0 = all; small values make quick smoke runs
+    manifest: Path = DEFAULT_MANIFEST  # identity recipes: which identity trains (DATA_DIR is its root)
 
     def recipe(self) -> Recipe:
         if self.arch not in ARCHS:
@@ -43,58 +46,96 @@ class TrainOptions:
             epochs=recipe.epochs if self.epochs is None else self.epochs,
             batch_size=recipe.batch_size if self.batch_size is None else self.batch_size,
             input_size=recipe.input_size if self.input_size is None else self.input_size,
+            steps_per_epoch=recipe.steps_per_epoch if self.steps_per_epoch is None else self.steps_per_epoch,
         )
         if recipe.epochs < 1 or recipe.batch_size < 1 or recipe.input_size < 16:
             raise UsageError("--epochs and --batch-size must be >= 1 and --input-size >= 16")
+        if recipe.identities and recipe.steps_per_epoch < 1:
+            raise UsageError("--steps-per-epoch must be >= 1")
         return recipe
 
 
 def load_split(paths: list[Path], input_size: int, desc: str) -> NDArray[np.float32]:
     images = []
-    for path in tqdm(paths, desc=f"loading {desc}", unit="img", leave=False, dynamic_ncols=True):
-        try:
-            images.append(load_image(path))
-        except UnreadableImage as error:
-            raise InputError(f"{path}: {error}") from error
+    for path in tracked(paths, f"loading {desc}", "image", leave=False):
+        images.append(load_image(path))  # UnreadableImage is an InputError naming the file
     return to_model_input(images, input_size)
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingData:
+    """What fitting needs, whichever source it came from."""
+
+    batches: Any  # the training batches: a tf.data pipeline or a Keras PyDataset
+    x_val: NDArray[np.float32]
+    y_val: NDArray[np.int64]
+    labels: tuple[str, ...]  # the named classes: scored, and the only ones exported
+    classes: int  # the head's classes: the labels first, then any other training identity
+    steps: int  # optimiser steps in the whole run
+    n_train: int
+
+
+def folder_data(data_dir: Path, options: TrainOptions, recipe: Recipe) -> TrainingData:
+    """A folder-per-class set made by `dataset build`: DATA_DIR/train and DATA_DIR/val."""
+    train_paths, y_train, labels = list_labelled(data_dir / "train", limit=options.limit_per_class)
+    val_paths, y_val, _ = list_labelled(data_dir / "val", labels, limit=options.limit_per_class)
+    x_train = load_split(train_paths, recipe.input_size, "train")
+    x_val = load_split(val_paths, recipe.input_size, "val")
+    steps = recipe.epochs * int(np.ceil(len(x_train) / recipe.batch_size))
+    batches = _pipeline(x_train, y_train, len(labels), recipe, options.seed, training=True)
+    return TrainingData(batches, x_val, y_val, labels, len(labels), steps, len(x_train))
+
+
+def identity_data(data_root: Path, options: TrainOptions, recipe: Recipe) -> TrainingData:
+    """Every training identity of the manifest, in balanced batches; validation on the named
+    characters' validation posts."""
+    from animerec.train.identities import load_identity_split
+    from animerec.train.identity_data import BalancedBatches, build_identity_set, validation_inputs
+
+    split = load_identity_split(options.manifest, data_root)
+    faces = build_identity_set(split, recipe.input_size, recipe.renders, options.seed, options.limit_per_class)
+    x_val, y_val = validation_inputs(split, recipe.input_size)
+    batches = BalancedBatches(faces, recipe.input_size, recipe.batch_size, recipe.steps_per_epoch, options.seed,
+                              recipe.named_share)
+    named = tuple(i.name for i in split.named)
+    return TrainingData(batches, x_val, y_val, named, len(faces.labels), recipe.epochs * recipe.steps_per_epoch,
+                        len(faces.identity))
 
 
 def train(data_dir: Path, out_dir: Path, options: TrainOptions) -> dict[str, Any]:
     import keras
     import tensorflow as tf
 
+    from animerec.train.archs import NamedAccuracy
+
     recipe = options.recipe()
     keras.utils.set_random_seed(options.seed)
     tf.config.experimental.enable_op_determinism()
-    train_paths, y_train, labels = list_labelled(data_dir / "train", limit=options.limit_per_class)
-    val_paths, y_val, _ = list_labelled(data_dir / "val", labels, limit=options.limit_per_class)
-    x_train = load_split(train_paths, recipe.input_size, "train")
-    x_val = load_split(val_paths, recipe.input_size, "val")
+    data = (identity_data if recipe.identities else folder_data)(data_dir, options, recipe)
+    labels, x_val, y_val = data.labels, data.x_val, data.y_val
     out_dir.mkdir(parents=True, exist_ok=True)
 
     build, _ = ARCHS[options.arch]
-    model = build(len(labels), recipe.input_size)
-    steps = recipe.epochs * int(np.ceil(len(x_train) / recipe.batch_size))
+    model = build(data.classes, recipe.input_size)
     model.compile(
-        optimizer=_optimizer(options.arch, steps),
+        optimizer=_optimizer(options.arch, data.steps),
         loss=_loss(recipe),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        metrics=[NamedAccuracy(len(labels))],
     )
-    train_data = _pipeline(x_train, y_train, len(labels), recipe, options.seed, training=True)
-    val_data = _pipeline(x_val, y_val, len(labels), recipe, options.seed, training=False)
+    val_data = _pipeline(x_val, y_val, data.classes, recipe, options.seed, training=False)
     best_path = out_dir / "model.keras"
     callbacks = [
-        keras.callbacks.ModelCheckpoint(best_path, monitor="val_accuracy", save_best_only=True),
+        keras.callbacks.ModelCheckpoint(best_path, monitor="val_accuracy", mode="max", save_best_only=True),
     ]
     print(
-        f"training {options.arch} on {len(x_train)} faces, validating on {len(x_val)}, "
-        f"{len(labels)} classes, {recipe.input_size}px, {recipe.epochs} epochs",
+        f"training {options.arch} on {data.n_train} faces of {data.classes} identities, validating on "
+        f"{len(x_val)} faces of {len(labels)} named ones, {recipe.input_size}px, {recipe.epochs} epochs",
         flush=True,
     )
     started = time.monotonic()
     try:
         with sigterm_as_interrupt():
-            model.fit(train_data, validation_data=val_data, epochs=recipe.epochs, verbose=2, callbacks=callbacks)
+            model.fit(data.batches, validation_data=val_data, epochs=recipe.epochs, verbose=2, callbacks=callbacks)
     except KeyboardInterrupt:
         # Ctrl-C: keep the epochs already finished and still write every output.
         print("interrupted: writing the outputs of the finished epochs", flush=True)
@@ -103,7 +144,8 @@ def train(data_dir: Path, out_dir: Path, options: TrainOptions) -> dict[str, Any
     if not best_path.exists():  # interrupted before the first epoch ended
         model.save(best_path)
     best = keras.models.load_model(best_path)
-    result = score(best.predict(x_val, batch_size=128, verbose=0), y_val, labels)
+    # Only the named classes' columns: the other identities are never names the model gives.
+    result = score(best.predict(x_val, batch_size=128, verbose=0)[:, : len(labels)], y_val, labels)
     metrics: dict[str, Any] = {
         "arch": options.arch,
         "params": int(model.count_params()),
@@ -111,7 +153,8 @@ def train(data_dir: Path, out_dir: Path, options: TrainOptions) -> dict[str, Any
         "seed": options.seed,
         "epochs_run": len(history.history.get("loss", [])),
         "train_seconds": round(seconds, 1),
-        "n_train": len(x_train),
+        "n_train": data.n_train,
+        "identities": data.classes,
         "history": {k: [round(float(v), 5) for v in vs] for k, vs in history.history.items()},
         "validation": result,
     }
@@ -125,8 +168,10 @@ def train(data_dir: Path, out_dir: Path, options: TrainOptions) -> dict[str, Any
 def _loss(recipe: Recipe) -> Any:
     import keras
 
-    from animerec.train.archs import CosFaceLoss
+    from animerec.train.archs import ArcFaceLoss, CosFaceLoss
 
+    if recipe.margin > 0 and recipe.angular:
+        return ArcFaceLoss(recipe.scale, recipe.margin)
     if recipe.margin > 0:
         return CosFaceLoss(recipe.scale, recipe.margin)
     return keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)

@@ -1,0 +1,131 @@
+"""The learned face detector: FaceBoxes with anime weights on ONNX Runtime (see DETECTOR_CARD.md).
+
+It finds large faces the cascade misses (profiles, tilted heads, close-ups, other drawing styles)
+but, as shipped, not faces much under 96 px in a 720p frame: its smallest anchors are 32 px on an
+input trained at about 1024 px. Frames are resized to `input_height` (up or down) before the
+network, so that setting trades speed for the smallest face it finds.
+
+The network's boxes are head boxes; the report crop is defined on the cascade's box, so they are
+mapped to the cascade's geometry (`to_cascade_geometry`) before anyone sees them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from animerec.errors import ModelError
+from animerec.paths import FACEBOXES_PATH
+from animerec.recognition.classifier import CUDA, execution_providers, quiet_stderr, where_it_runs
+from animerec.recognition.detector import ScoredBoxes
+from animerec.recognition.faceboxes import LOC_OUTPUT, SCORE_OUTPUT, anchors, decode, nms
+
+# Measured on frames where both detectors found the same face (NOTICE.md of the weights): a
+# FaceBoxes head box is 1.22x as wide as the cascade's box, its centre 0.19 x that width higher.
+HEAD_TO_CASCADE_WIDTH = 1.22
+HEAD_CENTRE_ABOVE = 0.19
+
+
+@dataclass(frozen=True)
+class LearnedSettings:
+    """`score_threshold`: the least face probability kept; `nms_iou`: overlap above which the
+    weaker of two boxes goes; `input_height`: frames are resized to this height for the network
+    (0 = as they come); `threads`: ONNX Runtime's threads per call (detector threads run calls in
+    parallel, so 1 keeps the pipeline within its cores)."""
+
+    model: Path = FACEBOXES_PATH
+    score_threshold: float = 0.7
+    nms_iou: float = 0.3
+    input_height: int = 720
+    threads: int = 1
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.score_threshold < 1.0:
+            raise ValueError(f"detector.learned_threshold must be between 0 and 1, got {self.score_threshold}")
+        if not 0.0 < self.nms_iou <= 1.0:
+            raise ValueError(f"detector.learned_nms_iou must be in (0, 1], got {self.nms_iou}")
+        if self.input_height < 0:
+            raise ValueError(f"detector.learned_height must be >= 0, got {self.input_height}")
+
+
+def to_cascade_geometry(heads: NDArray[Any]) -> NDArray[np.int32]:
+    """FaceBoxes head boxes (n, 4: x, y, w, h) -> square boxes where the cascade would put them."""
+    heads = np.asarray(heads, np.float64).reshape(-1, 4)
+    side = heads[:, 2] / HEAD_TO_CASCADE_WIDTH
+    cx = heads[:, 0] + heads[:, 2] / 2
+    cy = heads[:, 1] + heads[:, 3] / 2 + HEAD_CENTRE_ABOVE * side
+    return np.round(np.stack([cx - side / 2, cy - side / 2, side, side], axis=1)).astype(np.int32)
+
+
+class LearnedDetector:
+    """One ONNX Runtime session (thread-safe: detector threads share it), warmed up when built."""
+
+    def __init__(self, settings: LearnedSettings | None = None, warmup: bool = True) -> None:
+        import onnxruntime as ort
+
+        self.settings = s = settings or LearnedSettings()
+        self.path = Path(s.model)
+        if not self.path.is_file():
+            raise ModelError(f"detector model file not found: {self.path}")
+        ort.set_default_logger_severity(3)  # as the classifier: a CUDA fallback is ours to report
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.intra_op_num_threads = s.threads
+        options.inter_op_num_threads = 1
+        wanted = execution_providers(s.device, ort.get_available_providers())
+        try:
+            with quiet_stderr(enabled=CUDA in str(wanted)):
+                self._session = ort.InferenceSession(str(self.path), options, providers=wanted)
+        except Exception as error:  # onnxruntime raises its own exception types for bad files
+            raise ModelError(f"cannot load detector model {self.path}: {error}") from error
+        outputs = {o.name for o in self._session.get_outputs()}
+        if not {LOC_OUTPUT, SCORE_OUTPUT} <= outputs:
+            raise ModelError(f"{self.path} is not a FaceBoxes model (outputs {sorted(outputs)})")
+        self.model_id = self._session.get_modelmeta().custom_metadata_map.get("model_id", "unknown")
+        self.provider = self._session.get_providers()[0]
+        self._cuda_failed = CUDA in str(wanted) and self.provider != CUDA
+        if s.device == "cuda" and self.provider != CUDA:
+            raise ModelError("detector.learned_device cuda: the CUDA execution provider did not load")
+        if warmup:  # the first run at a size is slow (allocations; cuDNN's algorithm choice)
+            height = s.input_height or 720
+            self.detect_heads(np.zeros((height, height * 16 // 9, 3), np.uint8))
+
+    def describe_provider(self) -> str:
+        """One line for standard error, saying where the detector really runs."""
+        return f"animerec: detector {self.path.name} on {where_it_runs(self.provider, self._cuda_failed)}"
+
+    def detect(self, image: NDArray[np.uint8]) -> NDArray[np.int32]:
+        return self.detect_scored(image).boxes
+
+    def detect_scored(self, image: NDArray[np.uint8]) -> ScoredBoxes:
+        heads = self.detect_heads(image)
+        return ScoredBoxes(to_cascade_geometry(heads.boxes), heads.scores)
+
+    def detect_heads(self, image: NDArray[np.uint8]) -> ScoredBoxes:
+        """The network's own head boxes, in the pixels of `image`, best first."""
+        s = self.settings
+        network_input, scale = self._resized(image)
+        height, width = network_input.shape[:2]
+        loc, score = self._session.run([LOC_OUTPUT, SCORE_OUTPUT], {"image": network_input[np.newaxis]})
+        confident = score[0] >= s.score_threshold
+        boxes = decode(loc[0][confident], anchors(height, width)[confident])
+        scores = score[0][confident]
+        keep = nms(boxes, scores, s.nms_iou)
+        return ScoredBoxes(np.round(boxes[keep] / scale).astype(np.int32), scores[keep])
+
+    def _resized(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], float]:
+        """The BGR image at the input height, and the scale from source to network pixels."""
+        colour = np.asarray(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image, np.uint8)
+        height = self.settings.input_height
+        if not height or height == colour.shape[0]:
+            return colour, 1.0
+        scale = height / colour.shape[0]
+        size = (max(1, round(colour.shape[1] * scale)), height)
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        return np.asarray(cv2.resize(colour, size, interpolation=interpolation), np.uint8), scale

@@ -1,0 +1,157 @@
+"""The identity embedding (issue 11): the manifest split, balanced sampling, the offline
+degradations, and training on many identities -> an ONNX model that names the named ones only."""
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from animerec.cli import main
+from animerec.errors import InputError
+from animerec.recognition.classifier import OnnxClassifier
+from animerec.train.degrade import DegradeOptions, camera, partial_crop, render
+from animerec.train.identities import identity_faces, load_identity_split
+from animerec.train.identity_data import sampling_weights
+
+NAMED = ("ame", "bae", "calli")
+EXTRA = ("gura", "ina", "irys")  # identity folders of the one extra source; "irys" is held out
+
+MANIFEST = """
+[named]
+folder = "named"
+val_regex = "^[01]"
+clean = "named/clean.txt"
+
+[[train]]
+folder = "extra"
+
+[[train]]
+folder = "scenes"
+detect = ["*"]
+
+[calibration]
+identities = ["extra/irys"]
+videos = []
+
+[test]
+folders = ["test"]
+"""
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory, face_paths) -> Path:
+    """Three named characters (posts 0* and 1* are validation, one of them not in clean.txt),
+    three extra identities, and one of whole scenes whose faces the cascade must cut."""
+    root = tmp_path_factory.mktemp("identities")
+    faces = {p.stem: cv2.imread(str(p)) for p in face_paths}
+    rng = np.random.default_rng(0)
+    clean = []
+    for label in NAMED + EXTRA:
+        folder = root / ("named" if label in NAMED else "extra") / label
+        folder.mkdir(parents=True)
+        for i, post in enumerate(("0a", "0b", "1c", "a1", "b2", "c3", "d4", "e5")):
+            noisy = np.clip(faces[label].astype(np.int16) + rng.integers(-20, 20, faces[label].shape), 0, 255)
+            name = f"{post}{i}.jpg"
+            cv2.imwrite(str(folder / name), cv2.resize(noisy.astype(np.uint8), (96, 96)))
+            if label in NAMED and post != "1c":
+                clean.append(f"{label}/{name}")
+    (root / "named" / "clean.txt").write_text("\n".join(clean) + "\n")
+    scenes = root / "scenes" / "kiara"
+    scenes.mkdir(parents=True)
+    scene = cv2.copyMakeBorder(faces["kiara"], 64, 64, 64, 64, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+    for i in range(4):
+        cv2.imwrite(str(scenes / f"{i}.jpg"), np.roll(scene, 3 * i, axis=1))
+    (root / "test" / "someone").mkdir(parents=True)
+    (root / "manifest.toml").write_text(MANIFEST)
+    return root
+
+
+def test_manifest_splits_posts_and_holds_calibration_identities_out(data_root):
+    split = load_identity_split(data_root / "manifest.toml", data_root)
+    assert split.labels == (*NAMED, "extra/gura", "extra/ina", "scenes/kiara")
+    assert [i.name for i in split.calibration] == ["extra/irys"] and split.calibration[0].files
+    for train, val in zip(split.named, split.named_val, strict=True):
+        assert all(not f.name.startswith(("0", "1")) for f in train.files) and len(train.files) == 5
+        assert {f.name[:2] for f in val.files} == {"0a", "0b"}  # 1c is not in the clean list
+    assert [i.detect for i in split.extra] == [False, False, True]
+    assert split.test == (data_root / "test",)
+
+
+def test_manifest_names_missing_folders(data_root, tmp_path):
+    (tmp_path / "manifest.toml").write_text(MANIFEST.replace('"extra/irys"', '"extra/nobody"'))
+    with pytest.raises(InputError, match="nobody"):
+        load_identity_split(tmp_path / "manifest.toml", data_root)
+
+
+def test_whole_illustrations_are_cut_with_the_cascade(data_root):
+    scenes = load_identity_split(data_root / "manifest.toml", data_root).extra[-1]
+    image_side = cv2.imread(str(scenes.files[0])).shape[0]
+    crops = list(identity_faces(scenes))
+    assert crops and all(crop.shape[0] < image_side for crop in crops)
+
+
+def test_balanced_sampling_gives_the_named_group_its_share():
+    identity = np.array([0] * 50 + [1] * 5 + [2] * 200 + [3] * 4 + [4] * 1)  # 2 named, 3 other
+    weights = sampling_weights(identity, classes=5, named=2, named_share=0.6)
+    per_identity = np.bincount(identity, weights=weights)
+    np.testing.assert_allclose(per_identity, [0.3, 0.3, 0.4 / 3, 0.4 / 3, 0.4 / 3])
+    alone = sampling_weights(np.array([0, 0, 1]), classes=2, named=2, named_share=0.6)
+    np.testing.assert_allclose(np.bincount(np.array([0, 0, 1]), weights=alone), [0.5, 0.5])
+
+
+def test_degradations_keep_a_square_face_and_its_colours(face_paths):
+    face = cv2.resize(cv2.imread(str(face_paths[0])), (96, 96))
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        out = render(face, rng, DegradeOptions(camera=1.0, small_face=1.0, blur=1.0, jpeg=1.0))
+        assert out.dtype == np.uint8 and out.ndim == 3 and out.shape[0] == out.shape[1] >= 40
+    cut = partial_crop(face, rng)
+    assert cut.shape[0] == cut.shape[1] < 96
+    filmed = camera(face, rng).astype(np.float32)
+    # a colour cast tints the image but keeps each channel's share within about 10%
+    shares = filmed.mean(axis=(0, 1)) / face.astype(np.float32).mean(axis=(0, 1))
+    assert np.all(np.abs(shares - 1) < 0.15)
+
+
+@pytest.mark.slow
+def test_identity_model_trains_on_every_identity_and_exports_the_named_ones(data_root, tmp_path, capsys):
+    """The head scores all 6 training identities; the ONNX `probs` are softmax(16 x cosine)
+    over the 3 named ones only, then calibrate and eval-enroll draw unknowns from the manifest."""
+    import keras
+    import onnxruntime as ort
+
+    import animerec.train.archs  # noqa: F401  registers the custom layers
+
+    run, manifest = tmp_path / "run", str(data_root / "manifest.toml")
+    args = ["train", str(data_root), "--arch", "identity", "--manifest", manifest, "--epochs", "2",
+            "--steps-per-epoch", "3", "--batch-size", "8", "--input-size", "32", "-o", str(run)]
+    assert main(args) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["identities"] == 6 and metrics["validation"]["labels"] == list(NAMED)
+    assert metrics["validation"]["n"] == 6 and metrics["epochs_run"] == 2
+    onnx_path = tmp_path / "identity.onnx"
+    assert main(["export", str(run), "-o", str(onnx_path)]) == 0
+    model = keras.models.load_model(run / "model.keras")
+    batch = np.random.default_rng(1).random((4, 32, 32, 3), dtype=np.float32)
+    cosines = np.asarray(model(batch, training=False))
+    assert cosines.shape == (4, 6)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    probs, embedding = session.run(["probs", "embedding"], {session.get_inputs()[0].name: batch})
+    named = np.exp(16 * cosines[:, :3])
+    np.testing.assert_allclose(probs, named / named.sum(axis=1, keepdims=True), atol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, atol=1e-5)
+    assert OnnxClassifier(onnx_path, device="cpu", warmup=False).labels == NAMED
+
+    capsys.readouterr()
+    calibrate = ["calibrate", str(onnx_path), "--train", str(data_root / "named"),
+                 "--clean", str(data_root / "named" / "clean.txt"),
+                 "--manifest", manifest, "--data-root", str(data_root), "--json"]
+    assert main(calibrate) == 0
+    stats = json.loads(capsys.readouterr().out)["stats"]
+    assert stats["n_unknown"] == 8 and stats["n_known"] == 6  # the 8 files of extra/irys
+    enrol = ["eval-enroll", str(data_root / "extra"), "--shots", "2", "--model", str(onnx_path), "--manifest",
+             manifest, "--data-root", str(data_root), "--json"]
+    assert main(enrol) == 0
+    assert json.loads(capsys.readouterr().out)["n_negatives"] == 8
