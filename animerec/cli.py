@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import Any
 
 from animerec import __version__
 from animerec.errors import EXIT_INTERRUPTED, AnimerecError
@@ -18,11 +19,21 @@ COMMANDS = ("predict", "eval", "dataset", "train", "export", "doctor", "annotate
             "enroll", "gallery", "eval_enroll", "calibrate", "bench")
 
 
+class CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: its --help keeps the line breaks of its examples (the epilog)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="animerec", description="Real-time anime character recognition.")
+    parser = argparse.ArgumentParser(prog="animerec", description="Real-time anime character recognition.",
+                                     epilog="`animerec COMMAND --help` describes each command, with examples.")
     parser.add_argument("--version", action="version", version=f"animerec {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                       parser_class=CommandParser)
     for name in COMMANDS:
         importlib.import_module(f"animerec.commands.{name}").register(subparsers)
     return parser

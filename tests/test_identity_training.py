@@ -155,3 +155,33 @@ def test_identity_model_trains_on_every_identity_and_exports_the_named_ones(data
              manifest, "--data-root", str(data_root), "--json"]
     assert main(enrol) == 0
     assert json.loads(capsys.readouterr().out)["n_negatives"] == 8
+
+
+def test_margin_losses_and_subcentre_head_match_their_formulas():
+    import keras
+
+    from animerec.train.archs import ArcFaceLoss, CosFaceLoss, CosineHead, NamedAccuracy
+
+    cosines = np.array([[0.5, 0.2, -0.1]], np.float32)
+    truth = np.array([[1.0, 0.0, 0.0]], np.float32)
+
+    def cross_entropy(logits):
+        return float(np.log(np.exp(logits).sum()) - logits[0])
+
+    angular = np.array([np.cos(np.arccos(0.5) + 0.2), 0.2, -0.1])
+    assert float(ArcFaceLoss(16.0, 0.2)(truth, cosines)) == pytest.approx(cross_entropy(16 * angular), rel=1e-4)
+    additive = np.array([0.5 - 0.15, 0.2, -0.1])
+    assert float(CosFaceLoss(16.0, 0.15)(truth, cosines)) == pytest.approx(cross_entropy(16 * additive), rel=1e-4)
+
+    head = CosineHead(2, subcentres=3)
+    features = np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)
+    scores = np.asarray(head(features))
+    centres = np.asarray(head.centres)
+    every = (features / np.linalg.norm(features, axis=1, keepdims=True)) @ (centres / np.linalg.norm(centres, axis=0))
+    np.testing.assert_allclose(scores, every.reshape(4, 2, 3).max(axis=2), atol=1e-5)
+
+    # faces of identities beyond the named ones are not counted, and only named columns compete
+    accuracy = NamedAccuracy(2)
+    truth = keras.ops.one_hot(np.array([0, 1, 2]), 3)
+    accuracy.update_state(truth, np.array([[0.9, 0.1, 0.95], [0.2, 0.3, 0.0], [0.9, 0.0, 0.1]], np.float32))
+    assert float(accuracy.result()) == 1.0

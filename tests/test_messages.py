@@ -3,6 +3,7 @@ one clear line (not OpenCV's log) for a missing camera, and bench's skipped targ
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import pickle
@@ -192,3 +193,25 @@ def test_bench_markdown_marks_skipped_targets() -> None:
     report["targets"] = evaluate(report)
     table = "\n".join(_targets(report))
     assert "| speedup_vs_report_loop[synthetic-720p] | – | >= 8 | skipped | report's loop skipped: tensorflow" in table
+
+
+def _subcommands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """(command words, parser) for every subcommand and sub-subcommand."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += [((*path, name), sub), *_subcommands(sub, (*path, name))]
+    return found
+
+
+def test_every_command_help_has_a_description_and_examples() -> None:
+    commands = _subcommands(cli.build_parser())
+    assert len(commands) >= 15
+    for words, parser in commands:
+        text = parser.format_help()
+        assert parser.description and "\n" not in parser.description.strip(), words
+        examples = text.split("\nexamples:\n", 1)[1].splitlines()
+        assert 1 <= len(examples) <= 3 and all(line.startswith(f"  animerec {words[0]}") for line in examples), words
+    annotate = dict(commands)[("annotate",)]
+    assert annotate.format_usage().startswith("usage: animerec annotate IN -o OUT")

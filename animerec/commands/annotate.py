@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from animerec.commands import examples
 from animerec.config import Config, add_config_args, add_naming_args, add_overlay_args, config_from_args
 from animerec.errors import EXIT_INTERRUPTED, EXIT_OK, InputError, UsageError
 from animerec.library.annotation import VideoAnnotation
@@ -23,7 +24,13 @@ from animerec.recognition.naming import Decider
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("annotate", help="annotate a video file, or a folder of them")
+    parser = subparsers.add_parser(
+        "annotate", help="annotate a video file, or a folder of them",
+        description="Annotate every frame of a video (H.264, audio kept), or of every video in a folder.",
+        usage="%(prog)s IN -o OUT [--jsonl OUT.jsonl] [options]",
+        epilog=examples("animerec annotate episode.mkv -o named.mp4 --jsonl named.jsonl",
+                        "animerec annotate videos/ -o annotated/ --jobs 2"),
+    )
     parser.add_argument("input", type=Path, nargs="?", metavar="IN", help="a video file or a folder of videos")
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUT",
                         help="annotated .mp4, .mkv or .mov (one file), or output folder (a folder)")

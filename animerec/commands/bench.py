@@ -21,6 +21,7 @@ import os
 import sys
 from pathlib import Path
 
+from animerec.commands import examples
 from animerec.config import add_config_args, config_from_args
 from animerec.errors import EXIT_FAILURE, EXIT_OK, UsageError
 
@@ -28,7 +29,12 @@ DEFAULT_VIDEOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" 
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("bench", help="FPS, latency and quality benchmarks against the report's loop")
+    parser = subparsers.add_parser(
+        "bench", help="FPS, latency and quality benchmarks against the report's loop",
+        description="FPS, latency, flicker, memory and quality benchmarks against the report's loop.",
+        epilog=examples("animerec bench --quick",
+                        "animerec bench --json results.json --md RESULTS.md --plots plots/"),
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run of seconds (the test suite runs it)")
     parser.add_argument("--json", metavar="PATH", help="write the JSON report to PATH ('-' = standard output)")
     parser.add_argument("--md", type=Path, metavar="PATH", help="write the Markdown report to PATH")

@@ -4,11 +4,11 @@ From a folder-per-class training set (holoen20 layout) the training files give o
 character (the class mean of centred embeddings); the validation files (name matching
 --val-regex, kept to --clean's list) are the known faces; the calibration unknowns of the
 identity manifest (--manifest: identities never trained on, and the clips' faces) and any
---unknown folders of crops and videos (faces cut by the cascade) are characters the model never saw. The threshold meets
---target-accept (known faces named) and --target-named (unknown faces named) when it can; when
-no threshold meets both, --prefer picks the knee of the trade-off curve (default) or one of
-the two targets. Everything is written into the model's
-metadata (in place, or -o OUT); the weights, and so the model id galleries rely on, are unchanged.
+--unknown folders of crops and videos (faces cut by the cascade) are characters the model never
+saw. The threshold meets --target-accept (known faces named) and --target-named (unknown faces
+named) when it can; when no threshold meets both, --prefer picks the knee of the trade-off curve
+(default) or one of the two targets. Everything is written into the model's metadata (in place,
+or -o OUT); the weights, and so the model id galleries rely on, are unchanged.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from animerec.commands import examples
 from animerec.commands.enroll import embed, embed_files, image_files
 from animerec.errors import EXIT_OK, InputError, ModelError, UsageError
 from animerec.labelled import list_labelled
@@ -39,10 +40,16 @@ from animerec.recognition.naming import OpenSetDecider, unit_rows
 from animerec.train.identities import DEFAULT_DATA_ROOT, DEFAULT_MANIFEST, identity_faces, load_identity_split
 
 SCALES = np.geomspace(1.0, 200.0, 60)
+VIDEO_STEP = 6  # anime repeats frames: every 6th loses no face
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("calibrate", help="measure the unknown threshold and store it in a model")
+    parser = subparsers.add_parser(
+        "calibrate", help="measure the unknown threshold and store it in a model",
+        description="Measure the unknown-face threshold and store it in a model's metadata.",
+        epilog=examples("animerec calibrate model.onnx --train data/holoen20 --unknown crops/others",
+                        "animerec calibrate model.onnx --train data/ --unknown others/ clips/ -o calibrated.onnx"),
+    )
     parser.add_argument("model", type=Path, help="the ONNX model to calibrate (rewritten in place unless -o)")
     parser.add_argument("--train", type=Path, required=True, metavar="DIR", help="folder-per-class training crops")
     parser.add_argument("--val-regex", default="^[01]", help="file names of validation posts (default ^[01])")
@@ -50,7 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--unknown", type=Path, nargs="+", default=[], metavar="PATH",
                         help="folders of crops and videos of characters the model never saw")
     add_manifest_args(parser, "draw the unknown faces from the identity manifest's calibration identities")
-    parser.add_argument("--video-step", type=int, default=6, help="use every Nth video frame (default 6)")
+    parser.add_argument("--video-step", type=int, default=VIDEO_STEP,
+                        help=f"use every Nth video frame (default {VIDEO_STEP})")
     parser.add_argument("--target-accept", type=float, default=0.95, help="known faces to name (default 0.95)")
     parser.add_argument("--target-named", type=float, default=0.05, help="unknown faces named at most (0.05)")
     parser.add_argument("--prefer", choices=("balanced", "accept", "reject"), default="balanced",

@@ -5,17 +5,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from animerec.commands import examples
 from animerec.config import add_detector_arg
 from animerec.errors import EXIT_OK, UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("dataset", help="build a training set of face crops")
+    parser = subparsers.add_parser(
+        "dataset", help="build a training set of face crops",
+        description="Build a training set of face crops from raw illustrations, one folder per character.",
+        epilog=examples("animerec dataset build raw/ data/mine",
+                        "animerec dataset build crops/ data/mine --crops --val-fraction 0.1"),
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     build = actions.add_parser(
         "build",
         help="detect, crop and split raw illustrations (one folder per character)",
         description="Writes OUT_DIR/train/<class>/, OUT_DIR/val/<class>/ and a per-class report.",
+        epilog=examples("animerec dataset build raw/ data/mine",
+                        "animerec dataset build crops/ data/mine --crops --all-faces"),
     )
     build.add_argument("raw_dir", type=Path, help="one folder per character of raw images")
     build.add_argument("out_dir", type=Path, help="where the train/val crops go (must be empty or new)")

@@ -8,6 +8,7 @@ import platform
 import sys
 
 from animerec import __version__
+from animerec.commands import examples
 from animerec.errors import EXIT_FAILURE, EXIT_OK, AnimerecError
 from animerec.paths import CASCADE_PATH, CASCADE_SHA256, DEFAULT_MODEL_PATH
 from animerec.recognition.gallery import default_gallery_path, load_gallery
@@ -15,7 +16,12 @@ from animerec.recognition.model_info import OpenSetCalibration
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("doctor", help="check versions, execution provider, model, display and camera")
+    parser = subparsers.add_parser(
+        "doctor", help="check versions, execution provider, model, display and camera",
+        description="Versions, the execution provider that really loads, model, cascade, display and camera.",
+        epilog=examples("animerec doctor",
+                        "animerec doctor --camera 1"),
+    )
     parser.add_argument("--camera", type=int, default=0, help="camera index to probe (default 0)")
     parser.set_defaults(handler=run)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from animerec.commands import examples
 from animerec.config import STILL_IMAGES, add_config_args, config_from_args
 from animerec.errors import EXIT_OK, EXIT_SKIPPED, InputError, UsageError
 from animerec.media import is_image
@@ -43,7 +44,12 @@ CHUNK = 128  # crops embedded at a time: bounded memory on folders of thousands 
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("enroll", help="add a character to the gallery from a few images")
+    parser = subparsers.add_parser(
+        "enroll", help="add a character to the gallery from a few images",
+        description="Add a character to the gallery from a few images, without retraining.",
+        epilog=examples("animerec enroll Kon kon/*.png",
+                        "animerec enroll Kon crops/kon/ --crops --append"),
+    )
     parser.add_argument("name", help="the character's name, in any script")
     parser.add_argument("images", type=Path, nargs="+", metavar="IMAGE_OR_DIR", help="images, or folders of them")
     parser.add_argument("--crops", action="store_true", help="each image is already a face crop: no detection")

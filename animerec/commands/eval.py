@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from animerec.commands import examples
 from animerec.config import add_config_args, config_from_args
 from animerec.errors import EXIT_OK
 from animerec.evaluation import format_report, plot_confusion, score
@@ -15,7 +16,12 @@ from animerec.progress import progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("eval", help="accuracy on face crops, one folder per character")
+    parser = subparsers.add_parser(
+        "eval", help="accuracy on face crops, one folder per character",
+        description="A model's top-1, top-3 and per-class accuracy on face crops, one folder per character.",
+        epilog=examples("animerec eval data/holoen20/val",
+                        "animerec eval data/holoen20/val --model runs/anime/model.onnx --json"),
+    )
     parser.add_argument("data_dir", type=Path, help="one folder per character; each image one face")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     parser.add_argument("--plot", type=Path, help="also write the confusion matrix as a PNG here")

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from animerec.commands.calibrate import add_manifest_args, calibration_unknowns
+from animerec.commands import examples
+from animerec.commands.calibrate import VIDEO_STEP, add_manifest_args, calibration_unknowns
 from animerec.commands.enroll import clean_name, embed_files
 from animerec.config import add_config_args, config_from_args
 from animerec.errors import EXIT_OK, InputError, ModelError, UsageError
@@ -28,7 +29,12 @@ from animerec.records import UNKNOWN
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("eval-enroll", help="few-shot enrolment accuracy with a temporary gallery")
+    parser = subparsers.add_parser(
+        "eval-enroll", help="few-shot enrolment accuracy with a temporary gallery",
+        description="Few-shot enrolment accuracy and unknown-face rejection, with a temporary gallery.",
+        epilog=examples("animerec eval-enroll crops/ --shots 5",
+                        "animerec eval-enroll crops/ --shots 5 --negatives others/ --json"),
+    )
     parser.add_argument("data_dir", type=Path, help="one folder of face crops per character")
     parser.add_argument("--shots", type=int, required=True, metavar="K", help="images enrolled per character")
     parser.add_argument("--negatives", type=Path, metavar="DIR", help="flat folder of crops of other characters")
@@ -116,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     embedded = {name: embed_files(classifier, files) for name, files in classes.items()}
     negatives = embed_files(classifier, negative_files) if args.negatives is not None else None
     if args.manifest is not None:
-        negatives = calibration_unknowns(classifier, args.manifest, args.data_root, step=6)
+        negatives = calibration_unknowns(classifier, args.manifest, args.data_root, VIDEO_STEP)
     result = evaluate(decider, classifier.model_id, embedded, args.shots, args.seed, negatives)
     if args.json:
         print(json.dumps(result))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from animerec.commands import examples
 from animerec.errors import EXIT_OK, UsageError
 from animerec.outputs import check_output
 
@@ -19,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export",
         help="export a trained Keras model to ONNX (pip install animerec[train])",
         description="MODEL is model.keras or the folder `train` wrote (with metrics.json beside it).",
+        epilog=examples("animerec export runs/anime -o anime.onnx",
+                        "animerec export runs/anime -o animerec/models/default.onnx --overwrite"),
     )
     parser.add_argument("model", type=Path, help="model.keras or its training folder")
     parser.add_argument("-o", "--out", type=Path, required=True, help="the ONNX file to write")

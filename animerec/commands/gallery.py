@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from animerec.commands import examples
 from animerec.commands.enroll import add_gallery_arg, clean_name, embed, largest_face
 from animerec.config import STILL_IMAGES, add_config_args, config_from_args
 from animerec.errors import EXIT_FAILURE, EXIT_OK, EXIT_SKIPPED
@@ -35,17 +36,34 @@ from animerec.recognition.images import UnreadableImage, load_image
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("gallery", help="list or remove enrolled characters")
+    parser = subparsers.add_parser(
+        "gallery", help="list or remove enrolled characters",
+        description="List, remove or re-embed the characters enrolled with `animerec enroll`.",
+        epilog=examples("animerec gallery list",
+                        "animerec gallery remove Kon"),
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="the enrolled characters and their number of faces")
+    listing = actions.add_parser(
+        "list", help="the enrolled characters and their number of faces",
+        description="The enrolled characters and their number of faces.",
+        epilog=examples("animerec gallery list --json"),
+    )
     listing.add_argument("--json", action="store_true", help="print the list as JSON on stdout")
     add_gallery_arg(listing)
     listing.set_defaults(handler=run_list)
-    remove = actions.add_parser("remove", help="forget one enrolled character")
+    remove = actions.add_parser(
+        "remove", help="forget one enrolled character",
+        description="Forget one enrolled character.",
+        epilog=examples("animerec gallery remove Kon"),
+    )
     remove.add_argument("name")
     add_gallery_arg(remove)
     remove.set_defaults(handler=run_remove)
-    migrate = actions.add_parser("migrate", help="embed the enrolled faces again with the current model")
+    migrate = actions.add_parser(
+        "migrate", help="embed the enrolled faces again with the current model",
+        description="Embed the enrolled faces again with the current model (after a model update).",
+        epilog=examples("animerec gallery migrate"),
+    )
     add_gallery_arg(migrate)
     add_config_args(migrate)
     migrate.set_defaults(handler=run_migrate)

@@ -16,15 +16,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from animerec.commands import examples
 from animerec.errors import EXIT_OK
 
 TABLES = ("videos", "characters", "appearances")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("library", help="query the index of an annotated library")
+    parser = subparsers.add_parser(
+        "library", help="query the index of an annotated library",
+        description="Query the index of a library annotated with `animerec annotate DIR -o OUTDIR`.",
+        epilog=examples("animerec library query annotated/ --character gura",
+                        "animerec library query annotated/ --csv tables/"),
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    query = actions.add_parser("query", help="where characters appear (from OUTDIR/library.sqlite)")
+    query = actions.add_parser(
+        "query", help="where characters appear (from OUTDIR/library.sqlite)",
+        description="Where characters appear in an annotated library, from OUTDIR/library.sqlite.",
+        epilog=examples("animerec library query annotated/ --character gura",
+                        "animerec library query annotated/ --json"),
+    )
     query.add_argument("outdir", type=Path, metavar="OUTDIR", help="the -o folder of `annotate DIR -o OUTDIR`")
     query.add_argument("--character", metavar="NAME", help="list this character's appearances (any letter case)")
     query.add_argument("--csv", type=Path, metavar="DIR", help="also export the index's tables as CSV files here")

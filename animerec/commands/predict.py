@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from animerec.commands import examples
 from animerec.config import STILL_IMAGES, add_config_args, add_naming_args, add_overlay_args, config_from_args
 from animerec.errors import EXIT_FAILURE, EXIT_OK, EXIT_SKIPPED, AnimerecError, UsageError
 from animerec.media import is_animated
@@ -21,7 +22,12 @@ from animerec.records import Faces
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("predict", help="name the characters in images")
+    parser = subparsers.add_parser(
+        "predict", help="name the characters in images",
+        description="Name the characters in still images: every face's box, name and top 3.",
+        epilog=examples("animerec predict shot.png -o named.png",
+                        "animerec predict crops/*.jpg --crops --json > faces.json"),
+    )
     parser.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
     parser.add_argument("-o", "--out", type=Path, help="annotated image (one input) or folder (several)")
     parser.add_argument("--crops", action="store_true", help="each image is one face crop: no detection")

@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from animerec.commands import examples
 from animerec.config import Config, add_config_args, add_naming_args, add_overlay_args, config_from_args
 from animerec.errors import EXIT_OK, UsageError
 
@@ -25,7 +26,12 @@ if TYPE_CHECKING:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("run", help="recognise characters live (camera, screen, stream, file)")
+    parser = subparsers.add_parser(
+        "run", help="recognise characters live (camera, screen, stream, file)",
+        description="Recognise characters live from a camera, the screen, a stream or a file played at its rate.",
+        epilog=examples("animerec run --source 0 --show",
+                        "animerec run --source screen --record live.mp4 --jsonl live.jsonl"),
+    )
     parser.add_argument("--source", required=True, metavar="SRC",
                         help="camera number, screen[:N], a URL, a video file, or images")
     parser.add_argument("--show", action="store_true", help="show the annotated frames in a window")
@@ -52,9 +58,10 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     show = args.show or _window_by_default(args)
     if args.obs:
-        from animerec.server import check_bind
+        from animerec.server import check_bind, check_port
 
         check_bind(config.server.host, config.server.token)  # exit 2 before the source is opened
+        check_port(config.server.host, config.server.port)  # a port in use, before the model loads
     if args.record is not None:
         check_output(args.record, args.overwrite, VIDEO_CONTAINERS, "a video")
     if args.jsonl is not None:

@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from animerec.commands import examples
 from animerec.config import Config, ServerConfig, add_config_args, add_naming_args, add_overlay_args, config_from_args
 from animerec.errors import EXIT_OK
 
@@ -25,7 +26,10 @@ FALLBACK_CAMERA_SIZE = (1280, 720)  # for sources that cannot tell their size up
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "serve", help="stream recognition to OBS (overlay page, MJPEG, WebSocket)"
+        "serve", help="stream recognition to OBS (overlay page, MJPEG, WebSocket)",
+        description="Stream recognition to OBS: a transparent overlay page, MJPEG and a WebSocket of face records.",
+        epilog=examples("animerec serve --source screen",
+                        "animerec serve --source 0 --port 0"),
     )
     parser.add_argument("--source", required=True, metavar="SRC",
                         help="camera number, screen[:N], a URL, a video file (loops), or images")

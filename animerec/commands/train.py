@@ -10,6 +10,7 @@ import argparse
 import os
 from pathlib import Path
 
+from animerec.commands import examples
 from animerec.errors import EXIT_OK, UsageError
 from animerec.train import ARCH_NAMES, DEFAULT_ARCH
 from animerec.train.identities import DEFAULT_MANIFEST
@@ -20,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train a classifier on a built dataset (pip install animerec[train])",
         description="Writes OUT/model.keras, metrics.json, curves.png and confusion.png.",
+        epilog=examples("animerec train data/holoen20 --arch anime -o runs/anime",
+                        "animerec train data/holoen20 --arch seed --epochs 2 --limit-per-class 20"),
     )
     parser.add_argument("data_dir", type=Path,
                         help="a folder with train/ and val/ made by `dataset build`; for the identity "

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tomllib
 from numpy.typing import NDArray
 
 from animerec.errors import InputError
@@ -23,6 +23,11 @@ from animerec.media import is_image
 from animerec.recognition.crop import report_crop
 from animerec.recognition.detector import CascadeDetector
 from animerec.recognition.images import UnreadableImage, load_image
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, published as tomli
+    import tomli as tomllib
 
 DEFAULT_MANIFEST = Path(__file__).with_name("identities.toml")
 DEFAULT_DATA_ROOT = Path("../shared/data")
