@@ -19,6 +19,8 @@ from animerec.records import UNKNOWN
 
 Box = Sequence[int]  # x, y, w, h
 SMALL_FACE_PX = 48  # the recall target counts faces of at least this side; smaller ones apart
+LARGE_FACE_PX = 96  # the top of the middle size bucket: faces < 48, 48-96 and > 96 px are reported apart
+SIZE_BUCKETS = ("<48", "48-96", ">96", ">=48", "all")  # recall_by_size's keys: sides in source pixels
 HIDDEN_SHARE = 0.5  # a pasted face more than half covered by later ones is not expected to be found
 MATCH_RULE = "centre-inside: a found box matches when its centre lies inside the true box (one-to-one)"
 
@@ -95,6 +97,28 @@ def against_truth(found: Sequence[Sequence[FoundFace]], truth: Sequence[Sequence
         "top1_of_all": _ratio(named, true_total) if names_given else None,
         "matching": MATCH_RULE,
     }
+
+
+def _size_buckets(side: int) -> tuple[str, ...]:
+    """The SIZE_BUCKETS a true face of this side (the larger of its width and height) counts in."""
+    if side < SMALL_FACE_PX:
+        return ("<48", "all")
+    return ("48-96" if side <= LARGE_FACE_PX else ">96", ">=48", "all")
+
+
+def recall_by_size(found: Sequence[Sequence[Box]], truth: Sequence[Sequence[PlacedFace]]) -> dict[str, dict[str, Any]]:
+    """Recall of the visible true faces by their side in source pixels: per bucket of SIZE_BUCKETS,
+    how many true faces it holds and the share of them a found box matches."""
+    faces = dict.fromkeys(SIZE_BUCKETS, 0)
+    hits = dict.fromkeys(SIZE_BUCKETS, 0)
+    for boxes, placed in zip(found, truth, strict=False):
+        expected = visible(placed)
+        matched = {j for _, j in match(boxes, [p.box for p in expected])}
+        for j, face in enumerate(expected):
+            for bucket in _size_buckets(max(face.box[2], face.box[3])):
+                faces[bucket] += 1
+                hits[bucket] += j in matched
+    return {bucket: {"faces": faces[bucket], "recall": _ratio(hits[bucket], faces[bucket])} for bucket in SIZE_BUCKETS}
 
 
 def naming_against_truth(found: Sequence[Sequence[FoundFace]], truth: Sequence[Sequence[PlacedFace]],

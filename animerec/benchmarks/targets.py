@@ -50,19 +50,6 @@ def _speedup(workload: Workload) -> tuple[float | None, str]:
     return workload.get("speedup_vs_report_loop"), f"pipeline {pipeline_fps} FPS, report's loop {loop_fps} FPS"
 
 
-def _recall_ge48(workload: Workload) -> tuple[float | None, str]:
-    recall = _get(workload, "recall_vs_full_resolution")
-    if recall is None:
-        return None, "no full-resolution reference"
-    if not recall["reference_faces_ge48"]:
-        return None, "the full-resolution cascade found no face of side >= 48 px"
-    small = recall["reference_faces_lt48"]
-    note = f"{recall['reference_faces_ge48']} faces >= 48 px; smaller faces apart: {small}"
-    if small:
-        note += f", recall {recall['recall_lt48']}"
-    return recall["recall_ge48"], note
-
-
 def _stage_share(workload: Workload) -> tuple[float | None, str]:
     pipeline = workload.get("pipeline") or {}
     if pipeline.get("skipped"):
@@ -106,7 +93,6 @@ def _rss_growth(report: Report) -> tuple[float | None, str]:
 
 WORKLOAD_METRICS: dict[str, Callable[[Workload], tuple[float | None, str]]] = {
     "speedup_vs_report_loop": _speedup,
-    "recall_vs_full_resolution_ge48": _recall_ge48,
     "share_of_slowest_stage_fps": _stage_share,
     "live_latency_p95_ms": _live("p95"),
     "live_dropped_share": _live("dropped"),
@@ -120,7 +106,21 @@ def _naming(key: str) -> Callable[[Workload], tuple[float | None, str]]:
     return metric
 
 
+def _recall(bucket: str) -> Callable[[Workload], tuple[float | None, str]]:
+    """Detection recall against the truth for faces in one of quality.SIZE_BUCKETS."""
+    def metric(clip: Workload) -> tuple[float | None, str]:
+        recall = _get(clip, "recall_by_size", bucket)
+        if not recall or not recall["faces"]:
+            return None, f"no true face in size bucket {bucket} px"
+        return recall["recall"], f"{recall['faces']} true faces of side {bucket} px (face-frames, source pixels)"
+
+    return metric
+
+
 NAMING_METRICS: dict[str, Callable[[Workload], tuple[float | None, str]]] = {  # truth_clips.py's clips
+    "recall_ge48": _recall(">=48"),
+    "recall_lt48": _recall("<48"),
+    "recall_all": _recall("all"),
     "named_right": _naming("named_right"),
     "named_wrong": _naming("named_wrong"),
     "character_changes_per_10s": _naming("character_changes_per_10s"),

@@ -25,7 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from animerec.benchmarks.quality import FoundFace, naming_against_truth
+from animerec.benchmarks.quality import FoundFace, naming_against_truth, recall_by_size
 from animerec.benchmarks.screen_camera import FilmedScene, ScreenCamera
 from animerec.benchmarks.synthetic import FacePath, PastedScene, PlacedFace, Scene, VideoBackdrop, write_clip
 from animerec.config import Config
@@ -194,9 +194,12 @@ def run_pipeline(clip: TruthClip, config: Config | None = None, classifier: Clas
 
 def score_clip(clip: TruthClip, config: Config | None = None, classifier: Classifier | None = None,
                decider: Decider | None = None) -> dict[str, Any]:
-    """The naming measures of quality.naming_against_truth for the pipeline on this clip."""
+    """The naming measures of quality.naming_against_truth for the pipeline on this clip, and its
+    detection recall by face size (quality.recall_by_size)."""
     found = run_pipeline(clip, config, classifier, decider)
-    return {"name": clip.name, "camera": clip.camera, **naming_against_truth(found, clip.truth, clip.fps)}
+    recall = recall_by_size([[face.box for face in faces] for faces in found], clip.truth)
+    return {"name": clip.name, "camera": clip.camera, **naming_against_truth(found, clip.truth, clip.fps),
+            "recall_by_size": recall}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,204 @@
+"""Detectors side by side (issue 12): the cascade, the learned detector and both merged, each at
+the pipeline's settings (detectors.make_detector's), measured three ways:
+
+- recall against the ground truth of the naming clips (truth_clips.py: a and b, plain and filmed
+  from a screen), by face side in source pixels (quality.recall_by_size);
+- the boxes `both` adds to the cascade's on the real clips of ../shared/data/videos (held aside:
+  the learned detector never trained on them): every one is cut into a contact sheet, to be
+  counted by eye, since those clips have no truth and most added boxes are faces the cascade missed;
+- milliseconds per frame with the cascade's working height and the learned detector's input
+  height at 360, 540 and 720 (wall and CPU time of one thread, OpenCV limited to one thread).
+
+    python -m animerec.benchmarks.detectors [--step N] [--sheets DIR] [--folder /tmp/animerec-clips]
+
+JSON on standard output. The sheets hold artwork: they go to DIR (default /tmp), never the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from animerec.benchmarks.quality import recall_by_size
+from animerec.benchmarks.truth_clips import CLIPS, SHARED_DATA, TruthClip, make_clip, shared_data_present
+from animerec.config import Config, load_config
+from animerec.recognition.detector import CascadeDetector, ScoredBoxes
+from animerec.recognition.detectors import merge
+from animerec.recognition.learned_detector import LearnedDetector
+
+KINDS = ("cascade", "learned", "both")
+HEIGHTS = (360, 540, 720)
+SPEED_FRAMES = 24
+TILE = 96  # contact-sheet tile side in pixels
+SHEET_COLUMNS = 12
+MARGIN = 0.25  # context around a box on its tile, as a share of its side
+
+
+@dataclasses.dataclass(frozen=True)
+class Detections:
+    """Both detectors' boxes on one frame; `both` is their merge (detectors.merge)."""
+
+    cascade: ScoredBoxes
+    learned: ScoredBoxes
+
+    def boxes(self, kind: str) -> list[tuple[int, int, int, int]]:
+        if kind == "cascade":
+            found = self.cascade
+        elif kind == "learned":
+            found = self.learned
+        else:
+            found = merge(self.cascade, self.learned)
+        return [(int(x), int(y), int(w), int(h)) for x, y, w, h in found.boxes]
+
+    def learned_only(self) -> ScoredBoxes:
+        """The boxes `both` adds to the cascade's (merge keeps every cascade box first)."""
+        merged = merge(self.cascade, self.learned)
+        return ScoredBoxes(merged.boxes[len(self.cascade):], merged.scores[len(self.cascade):])
+
+
+class SideBySide:
+    """The cascade and the learned detector as the pipeline sets them up, run on the same frames."""
+
+    def __init__(self, config: Config) -> None:
+        self.cascade = CascadeDetector(config.cascade_settings())
+        self.learned = LearnedDetector(config.learned_settings())
+
+    def detect(self, frame: NDArray[np.uint8]) -> Detections:
+        return Detections(self.cascade.detect_scored(frame), self.learned.detect_scored(frame))
+
+
+def frames(path: Path, step: int) -> Iterator[tuple[int, NDArray[np.uint8]]]:
+    """Every `step`-th frame of a video (or GIF), with its index."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        index = 0
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                return
+            if index % step == 0:
+                yield index, np.asarray(frame, np.uint8)
+            index += 1
+    finally:
+        capture.release()
+
+
+def recall_on_clip(clip: TruthClip, detectors: SideBySide, step: int) -> dict[str, Any]:
+    """Recall by face size for each kind on every `step`-th frame of a naming clip."""
+    found: dict[str, list[list[tuple[int, int, int, int]]]] = {kind: [] for kind in KINDS}
+    truth = []
+    for index, frame in frames(clip.path, step):
+        detections = detectors.detect(frame)
+        for kind in KINDS:
+            found[kind].append(detections.boxes(kind))
+        truth.append(clip.truth[index])
+    return {"clip": clip.name, "frames": len(truth),
+            **{kind: recall_by_size(found[kind], truth) for kind in KINDS}}
+
+
+def _tile(frame: NDArray[np.uint8], box: NDArray[np.int32], label: str) -> NDArray[np.uint8]:
+    x, y, w, h = (int(v) for v in box)
+    pad = int(MARGIN * max(w, h))
+    top, left = max(0, y - pad), max(0, x - pad)
+    crop = frame[top : y + h + pad, left : x + w + pad]
+    tile = cv2.resize(crop, (TILE, TILE), interpolation=cv2.INTER_AREA) if crop.size else np.zeros((TILE, TILE, 3))
+    tile = np.ascontiguousarray(tile, np.uint8)
+    cv2.putText(tile, label, (2, TILE - 4), cv2.FONT_HERSHEY_PLAIN, 0.8, (0, 255, 255), 1, cv2.LINE_AA)
+    return tile
+
+
+def contact_sheet(tiles: list[NDArray[np.uint8]], path: Path) -> None:
+    rows = [tiles[k : k + SHEET_COLUMNS] for k in range(0, len(tiles), SHEET_COLUMNS)]
+    blank = np.zeros((TILE, TILE, 3), np.uint8)
+    sheet = np.vstack([np.hstack(row + [blank] * (SHEET_COLUMNS - len(row))) for row in rows])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), sheet)
+
+
+def learned_only_on(video: Path, detectors: SideBySide, step: int, sheets: Path) -> dict[str, Any]:
+    """The boxes `both` adds to the cascade's on a real clip, and their contact sheet."""
+    tiles, added, sampled = [], 0, 0
+    for index, frame in frames(video, step):
+        sampled += 1
+        extra = detectors.detect(frame).learned_only()
+        added += len(extra)
+        tiles += [_tile(frame, box, f"{index} {score:.2f}")
+                  for box, score in zip(extra.boxes, extra.scores, strict=True)]
+    sheet = sheets / f"learned_only_{video.stem}.png"
+    if tiles:
+        contact_sheet(tiles, sheet)
+    return {"clip": video.name, "frames": sampled, "learned_only_boxes": added,
+            "per_100_frames": round(100 * added / sampled, 2) if sampled else None,
+            "sheet": str(sheet) if tiles else None}
+
+
+def _median_ms(detect: Any, sample: list[NDArray[np.uint8]]) -> tuple[float, float]:
+    """Median wall and CPU (this thread's) milliseconds of `detect` over the frames."""
+    wall, cpu = [], []
+    for frame in sample:
+        started, started_cpu = time.perf_counter(), time.thread_time()
+        detect(frame)
+        wall.append(1000 * (time.perf_counter() - started))
+        cpu.append(1000 * (time.thread_time() - started_cpu))
+    return round(statistics.median(wall), 1), round(statistics.median(cpu), 1)
+
+
+def speed(config: Config, clip: TruthClip) -> list[dict[str, Any]]:
+    """ms per frame of each kind with both detectors working at each of HEIGHTS, on one thread."""
+    cv2.setNumThreads(1)
+    sample = [frame for _, frame in frames(clip.path, 1)][:SPEED_FRAMES]
+    rows = []
+    for height in HEIGHTS:
+        pipeline = dataclasses.replace(config.pipeline, working_height=height)
+        detector = dataclasses.replace(config.detector, learned_height=height, learned_threads=1)
+        detectors = SideBySide(dataclasses.replace(config, pipeline=pipeline, detector=detector))
+        kinds = {"cascade": detectors.cascade.detect_scored, "learned": detectors.learned.detect_scored,
+                 "both": detectors.detect}
+        for kind, detect in kinds.items():
+            wall, cpu = _median_ms(detect, sample)
+            rows.append({"height": height, "kind": kind, "wall_ms": wall, "cpu_ms": cpu})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m animerec.benchmarks.detectors", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--step", type=int, default=3, help="measure every STEP-th frame (default 3)")
+    parser.add_argument("--sheets", type=Path, default=Path("/tmp"), help="folder for the contact sheets")
+    parser.add_argument("--folder", type=Path, default=Path("/tmp/animerec-clips"), help="folder for the clips")
+    parser.add_argument("--data", type=Path, default=SHARED_DATA)
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a configuration override, as for the other commands")
+    args = parser.parse_args(argv)
+    if not shared_data_present(args.data):
+        print(f"no shared data at {args.data}: nothing to do", file=sys.stderr)
+        return 1
+    config = load_config(None, args.set)
+    detectors = SideBySide(config)
+    clips = [make_clip(CLIPS[name], args.folder, camera=camera, data=args.data)
+             for camera in (False, True) for name in ("a", "b")]
+    result = {
+        "settings": {"working_height": config.pipeline.working_height, **dataclasses.asdict(config.detector)},
+        "step": args.step,
+        "recall": [recall_on_clip(clip, detectors, args.step) for clip in clips],
+        "learned_only": [learned_only_on(video, detectors, args.step, args.sheets)
+                         for video in sorted((args.data / "videos").iterdir())],
+        "speed": speed(config, clips[0]),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
