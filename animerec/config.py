@@ -215,12 +215,27 @@ def from_dict(data: dict[str, Any], base: Config | None = None) -> Config:
             raise UsageError(f"configuration section {section!r} must be a table")
         cls = SECTIONS[section]
         known = {spec.name for spec in fields(cls)}  # type: ignore[arg-type]
+        values = {key: value for key, value in values.items() if not _retired(section, key)}
         for key in values:
             if key not in known:
                 raise UsageError(f"unknown configuration key {section}.{key}")
         current = getattr(config, section)
         config = replace(config, **{section: replace(current, **values)})
     return config
+
+
+# Keys a release removed: still accepted for one release, with a warning, so that a user's file
+# keeps working (the contract for changed interfaces); key -> what replaced it.
+RETIRED_KEYS = {
+    "tracker.vote_alpha": "a track's name now comes from the plain mean of all its looks (no moving average)",
+}
+
+
+def _retired(section: str, key: str) -> bool:
+    reason = RETIRED_KEYS.get(f"{section}.{key}")
+    if reason is not None:
+        print(f"animerec: warning: {section}.{key} is no longer used and is ignored: {reason}", file=sys.stderr)
+    return reason is not None
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:

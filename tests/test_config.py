@@ -114,3 +114,10 @@ def test_command_line_flags_override_the_file(tmp_path):
     args = parser.parse_args(["--detector-threads", "0"])
     with pytest.raises(UsageError, match=r"pipeline\.detector_threads"):
         config_from_args(args)
+
+
+def test_a_retired_key_is_ignored_with_a_warning_not_refused(capsys):
+    from animerec.config import Config, load_config
+
+    assert load_config(overrides=["tracker.vote_alpha=0.25"]) == Config()
+    assert "tracker.vote_alpha is no longer used" in capsys.readouterr().err
