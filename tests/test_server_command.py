@@ -192,14 +192,19 @@ def test_serve_refuses_a_missing_gallery_and_closes_the_source(tmp_path: Path, m
     assert "none.json" in capsys.readouterr().err and source.closed
 
 
-def test_serve_reports_a_port_in_use_before_loading_the_model(monkeypatch: pytest.MonkeyPatch,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("command", [
+    lambda port: ["serve", "--source", "missing.mp4", "--port", str(port)],
+    lambda port: ["run", "--source", "missing.mp4", "--obs", "--set", f"server.port={port}"],
+], ids=["serve", "run --obs"])
+def test_a_port_in_use_is_reported_before_the_source_or_model_is_opened(
+    command: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     forbid_work(monkeypatch)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert cli.main(["serve", "--source", "missing.mp4", "--port", str(port)]) == EXIT_USAGE
+        assert cli.main(command(port)) == EXIT_USAGE
     err = capsys.readouterr().err
     assert f"127.0.0.1:{port}" in err and "--port 0" in err
 
@@ -213,15 +218,3 @@ def test_serve_reports_a_missing_source_before_loading_the_model(tmp_path: Path,
     missing = tmp_path / "missing.mp4"
     assert cli.main(["serve", "--source", str(missing), "--port", "0"]) == EXIT_FAILURE
     assert "missing.mp4" in capsys.readouterr().err
-
-
-def test_run_with_obs_reports_a_port_in_use_before_opening_the_source(monkeypatch: pytest.MonkeyPatch,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    forbid_work(monkeypatch)
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        assert cli.main(["run", "--source", "missing.mp4", "--obs", "--set", f"server.port={port}"]) == EXIT_USAGE
-    err = capsys.readouterr().err
-    assert f"127.0.0.1:{port}" in err and "--port 0" in err

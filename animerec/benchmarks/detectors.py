@@ -20,7 +20,6 @@ import argparse
 import dataclasses
 import json
 import statistics
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,8 +30,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from animerec.benchmarks.quality import recall_by_size
-from animerec.benchmarks.truth_clips import CLIPS, SHARED_DATA, TruthClip, make_clip, shared_data_present
-from animerec.config import Config, load_config
+from animerec.benchmarks.truth_clips import CLIPS, TruthClip, add_clip_args, config_for_clips, make_clip
+from animerec.config import Config
 from animerec.recognition.detector import CascadeDetector, ScoredBoxes
 from animerec.recognition.detectors import merge
 from animerec.recognition.learned_detector import LearnedDetector
@@ -176,15 +175,11 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--step", type=int, default=3, help="measure every STEP-th frame (default 3)")
     parser.add_argument("--sheets", type=Path, default=Path("/tmp"), help="folder for the contact sheets")
-    parser.add_argument("--folder", type=Path, default=Path("/tmp/animerec-clips"), help="folder for the clips")
-    parser.add_argument("--data", type=Path, default=SHARED_DATA)
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="a configuration override, as for the other commands")
+    add_clip_args(parser)
     args = parser.parse_args(argv)
-    if not shared_data_present(args.data):
-        print(f"no shared data at {args.data}: nothing to do", file=sys.stderr)
+    config = config_for_clips(args)
+    if config is None:
         return 1
-    config = load_config(None, args.set)
     detectors = SideBySide(config)
     clips = [make_clip(CLIPS[name], args.folder, camera=camera, data=args.data)
              for camera in (False, True) for name in ("a", "b")]

@@ -28,7 +28,7 @@ import numpy as np
 from animerec.benchmarks.quality import FoundFace, naming_against_truth, recall_by_size
 from animerec.benchmarks.screen_camera import FilmedScene, ScreenCamera
 from animerec.benchmarks.synthetic import FacePath, PastedScene, PlacedFace, Scene, VideoBackdrop, write_clip
-from animerec.config import Config
+from animerec.config import Config, load_config
 from animerec.recognition.classifier import Classifier
 from animerec.recognition.naming import Decider
 from animerec.records import UNKNOWN
@@ -202,23 +202,34 @@ def score_clip(clip: TruthClip, config: Config | None = None, classifier: Classi
             "recall_by_size": recall}
 
 
+def add_clip_args(parser: argparse.ArgumentParser) -> None:
+    """The flags of every tool that measures on these clips: where they go, the data they are
+    made from, and configuration overrides."""
+    parser.add_argument("--folder", type=Path, default=Path("/tmp/animerec-clips"), help="folder for the clips")
+    parser.add_argument("--data", type=Path, default=SHARED_DATA)
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a configuration override, as for the other commands")
+
+
+def config_for_clips(args: argparse.Namespace) -> Config | None:
+    """The configuration add_clip_args describes; None (said on standard error) without the data."""
+    if not shared_data_present(args.data):
+        print(f"no shared data at {args.data}: nothing to do", file=sys.stderr)
+        return None
+    return load_config(None, args.set)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m animerec.benchmarks.truth_clips", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("clip", choices=sorted(CLIPS))
     parser.add_argument("--camera", action="store_true", help="the version filmed from a screen")
     parser.add_argument("--frames", type=int, help="the clip's length (default: its own, 720 for a and b)")
-    parser.add_argument("--folder", type=Path, default=Path("/tmp/animerec-clips"))
-    parser.add_argument("--data", type=Path, default=SHARED_DATA)
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="a configuration override, as for the other commands")
+    add_clip_args(parser)
     args = parser.parse_args(argv)
-    if not shared_data_present(args.data):
-        print(f"no shared data at {args.data}: nothing to do", file=sys.stderr)
+    config = config_for_clips(args)
+    if config is None:
         return 1
-    from animerec.config import load_config
-
-    config = load_config(None, args.set)
     clip = make_clip(CLIPS[args.clip], args.folder, args.frames, args.camera, args.data)
     print(json.dumps(score_clip(clip, config)))
     return 0
