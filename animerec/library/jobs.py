@@ -12,7 +12,6 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,20 +48,6 @@ def discover(source: Path, out: Path) -> list[VideoJob]:
     if not jobs:
         raise UsageError(f"{source}: no video files found")
     return jobs
-
-
-def check_writable(folder: Path) -> None:
-    """Fail (UsageError, exit 2) unless a file can really be created in `folder`.
-
-    A real probe rather than os.access: access() says yes to root on a read-only mount and
-    knows nothing of ACLs or full disks, and the job must not find out after hours of work.
-    """
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder, prefix=".animerec-probe-"):
-            pass
-    except OSError as error:
-        raise UsageError(f"cannot write to {folder}: {error.strerror or error}") from error
 
 
 def remove_stale_temporaries(jobs: Sequence[VideoJob]) -> int:
