@@ -12,6 +12,7 @@ Every command that writes a file goes through here, so CONTRACTS.md's promises h
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import socket
@@ -101,6 +102,14 @@ def make_temporary(path: Path) -> Path:
     os.umask(umask)
     os.chmod(name, 0o666 & ~umask)
     return Path(name)
+
+
+def temporaries_of(path: Path) -> list[Path]:
+    """The temporaries of `path` beside it, whichever process made them."""
+    if not path.parent.is_dir():
+        return []
+    candidates = path.parent.glob(f".{glob.escape(path.stem)}.tmp-*{glob.escape(path.suffix)}")
+    return [c for c in candidates if _TEMPORARY.search(c.name) and c.is_file()]
 
 
 def remove_orphaned_temporaries(folder: Path, recursive: bool = False) -> int:

@@ -11,7 +11,7 @@ import pytest
 from animerec.cli import main
 from animerec.errors import InputError
 from animerec.recognition.classifier import OnnxClassifier
-from animerec.train.degrade import DegradeOptions, camera, partial_crop, render
+from animerec.train.degrade import DegradeOptions, camera, detector_framing, partial_crop, render
 from animerec.train.identities import identity_faces, load_identity_split
 from animerec.train.identity_data import sampling_weights
 
@@ -105,7 +105,7 @@ def test_degradations_keep_a_square_face_and_its_colours(face_paths):
     face = cv2.resize(cv2.imread(str(face_paths[0])), (96, 96))
     rng = np.random.default_rng(3)
     for _ in range(20):
-        out = render(face, rng, DegradeOptions(camera=1.0, small_face=1.0, blur=1.0, jpeg=1.0))
+        out = render(face, face[::-1], rng, DegradeOptions(camera=1.0, small_face=1.0, blur=1.0, jpeg=1.0))
         assert out.dtype == np.uint8 and out.ndim == 3 and out.shape[0] == out.shape[1] >= 40
     cut = partial_crop(face, rng)
     assert cut.shape[0] == cut.shape[1] < 96
@@ -113,6 +113,18 @@ def test_degradations_keep_a_square_face_and_its_colours(face_paths):
     # a colour cast tints the image but keeps each channel's share within about 10%
     shares = filmed.mean(axis=(0, 1)) / face.astype(np.float32).mean(axis=(0, 1))
     assert np.all(np.abs(shares - 1) < 0.15)
+
+
+def test_detector_framing_shows_the_surround_where_the_box_is_wider_than_the_crop():
+    """The runtime's crop around a box wider than a tight face crop shows what surrounds the
+    face (the naming clips' look); a box inside the crop shows the face alone."""
+    face = np.full((96, 96, 3), 200, np.uint8)
+    surround = np.zeros((50, 70, 3), np.uint8)
+    wide = [detector_framing(face, surround, np.random.default_rng(seed)) for seed in range(200)]
+    dark_rims = [float((crop[:, :3] < 100).mean()) for crop in wide]
+    assert max(dark_rims) == 1.0  # some boxes reach past the crop's left edge: a rim of surround
+    assert min(dark_rims) == 0.0  # others sit inside it
+    assert all(crop.shape[0] == crop.shape[1] for crop in wide)
 
 
 @pytest.mark.slow
@@ -185,3 +197,24 @@ def test_margin_losses_and_subcentre_head_match_their_formulas():
     truth = keras.ops.one_hot(np.array([0, 1, 2]), 3)
     accuracy.update_state(truth, np.array([[0.9, 0.1, 0.95], [0.2, 0.3, 0.0], [0.9, 0.0, 0.1]], np.float32))
     assert float(accuracy.result()) == 1.0
+
+
+def test_a_run_can_start_from_an_earlier_runs_weights_of_the_same_shape(tmp_path):
+    import keras
+
+    from animerec.errors import UsageError
+    from animerec.train.archs import build_identity
+    from animerec.train.trainer import _start_from
+
+    earlier = build_identity(5, 32)
+    earlier.save(tmp_path / "model.keras")
+    model = build_identity(5, 32)
+    assert not np.allclose(model.get_weights()[0], earlier.get_weights()[0])  # a fresh random start
+    _start_from(model, tmp_path)  # the run's folder, as `--init RUN` takes it
+    for mine, theirs in zip(model.get_weights(), earlier.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    with pytest.raises(UsageError, match="does not fit"):
+        _start_from(build_identity(7, 32), tmp_path / "model.keras")  # other identities: another head
+    with pytest.raises(UsageError, match="no model.keras"):
+        _start_from(model, tmp_path / "missing")
+    keras.backend.clear_session()

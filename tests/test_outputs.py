@@ -122,6 +122,22 @@ def test_orphaned_temporaries_of_dead_processes_are_removed_and_live_ones_kept(t
     assert ours.exists() and other_machine.exists() and users_file.exists()
 
 
+def test_a_library_job_removes_its_outputs_temporaries_from_any_machine_and_nothing_else(tmp_path: Path) -> None:
+    from animerec.library.jobs import remove_stale_temporaries
+    from animerec.library.records import VideoJob
+
+    job = VideoJob(tmp_path / "in.mp4", "in.mp4", tmp_path / "ep1.mp4", tmp_path / "ep1.jsonl")
+    ours = make_temporary(job.video_out)  # under the job lock even a live owner's file is stale
+    other_machine = tmp_path / ours.name.replace("tmp-", "tmp-othermachine", 1).replace(".mp4", ".jsonl")
+    other_machine.write_bytes(b"")
+    keep = [tmp_path / ".ep1.backup.mp4", tmp_path / ".ep10.tmp-x-1-abcdefgh.mp4", make_temporary(tmp_path / "ep2.mp4")]
+    keep[0].write_bytes(b"")
+    keep[1].write_bytes(b"")
+    assert remove_stale_temporaries([job]) == 2
+    assert not ours.exists() and not other_machine.exists()
+    assert all(path.exists() for path in keep)
+
+
 # --- AnnotationOutputs: in step, renamed together, nothing for nothing -------------------------
 
 def test_annotation_outputs_write_in_step_and_rename_together(tmp_path: Path) -> None:

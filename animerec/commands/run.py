@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         from animerec.server import check_bind, check_port
 
         check_bind(config.server.host, config.server.token)  # exit 2 before the source is opened
-        check_port(config.server.host, config.server.port)  # a port in use, before the model loads
+        check_port(config.server.host, config.server.port, "--set server.port=")  # in use: said before the model loads
     if args.record is not None:
         check_output(args.record, args.overwrite, VIDEO_CONTAINERS, "a video")
     if args.jsonl is not None:

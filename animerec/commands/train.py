@@ -42,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit-per-class", type=int, default=0, help="use at most N images per class (quick runs)")
     parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST,
                         help="identity architectures: which identities train (default: the bundled split)")
+    parser.add_argument("--init", type=Path, metavar="RUN",
+                        help="start from an earlier run's weights (its folder or model.keras; same --arch)")
     parser.set_defaults(handler=run)
 
 
@@ -62,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         steps_per_epoch=args.steps_per_epoch,
         limit_per_class=args.limit_per_class,
         manifest=args.manifest,
+        init=args.init,
     )
     out = check_folder(args.out or Path("runs") / args.arch)  # refused now, not after the first epoch
     train(args.data_dir, out, options)

@@ -9,7 +9,6 @@ with --overwrite, as CONTRACTS.md promises; that refusal happens before any work
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from animerec.errors import UsageError
 from animerec.library.index import LibraryIndex
 from animerec.library.records import Plan, Status, VideoJob
 from animerec.media import is_video
+from animerec.outputs import temporaries_of
 
 INDEX_NAME = "library.sqlite"
 _CHUNK = 1 << 20  # 1 MiB reads: hashing runs at disk speed without holding much memory
@@ -51,16 +51,13 @@ def discover(source: Path, out: Path) -> list[VideoJob]:
 
 
 def remove_stale_temporaries(jobs: Sequence[VideoJob]) -> int:
-    """Delete the half-written temporary outputs (".<name>.XXXXXXXX.mp4") a crashed run left for
-    these videos; safe because the job lock says no other job is writing them. Returns how many."""
-    removed = 0
-    for job in jobs:
-        for output in (job.video_out, job.jsonl_out):
-            pattern = f".{glob.escape(output.stem)}.*{glob.escape(output.suffix)}"
-            for stale in output.parent.glob(pattern) if output.parent.is_dir() else ():
-                stale.unlink(missing_ok=True)
-                removed += 1
-    return removed
+    """Delete the half-written temporary outputs a crashed run left for these videos, on any
+    machine sharing the folder; safe because the job lock says no other job is writing them.
+    Returns how many."""
+    stale = [t for job in jobs for output in (job.video_out, job.jsonl_out) for t in temporaries_of(output)]
+    for temporary in stale:
+        temporary.unlink(missing_ok=True)
+    return len(stale)
 
 
 def file_checksum(path: Path) -> str:

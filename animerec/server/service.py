@@ -41,13 +41,14 @@ HANDLER_GRACE_S = 2.0  # how long shutdown waits for request handlers before can
 BACKLOG = 128  # connections the kernel holds for us before we accept them
 
 
-def check_port(host: str, port: int) -> None:
+def check_port(host: str, port: int, port_option: str = "--port ") -> None:
     """Bind `host:port` the way the server will, and let it go again: a port in use or an address
-    of another machine is reported (UsageError) before the model loads, not after."""
+    of another machine is reported (UsageError) before the model loads, not after. The message
+    says how to choose another port with `port_option`, the way the calling command spells it."""
     try:
         addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as error:
-        raise cannot_listen(host, port, error) from error
+        raise cannot_listen(host, port, error, port_option) from error
     bound, unavailable = False, None
     for family, kind, protocol, _, address in addresses:
         with socket.socket(family, kind, protocol) as probe:
@@ -59,18 +60,18 @@ def check_port(host: str, port: int) -> None:
                 probe.bind(address)
             except OSError as error:
                 if error.errno != errno.EADDRNOTAVAIL:
-                    raise cannot_listen(host, port, error) from error
+                    raise cannot_listen(host, port, error, port_option) from error
                 unavailable = error  # e.g. ::1 without IPv6: asyncio skips that address too
             else:
                 bound = True
     if not bound and unavailable is not None:
-        raise cannot_listen(host, port, unavailable) from unavailable
+        raise cannot_listen(host, port, unavailable, port_option) from unavailable
 
 
-def cannot_listen(host: str, port: int, error: OSError) -> UsageError:
+def cannot_listen(host: str, port: int, error: OSError, port_option: str = "--port ") -> UsageError:
     message = f"cannot listen on {host}:{port}: {error.strerror or error}"
     if error.errno in (errno.EADDRINUSE, errno.EACCES):
-        message += " (choose another --port, or --port 0 for any free one)"
+        message += f" (choose another port with {port_option}N, or {port_option}0 for any free one)"
     return UsageError(message)
 
 

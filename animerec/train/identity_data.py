@@ -24,6 +24,7 @@ from animerec.train.degrade import render
 from animerec.train.identities import Identity, IdentitySplit, identity_faces
 
 RENDER_SIDE = 96  # degradations work on this square; the stored faces are a little over input size
+SURROUNDS = 64  # how many recent faces a render picks its surround from
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,12 +45,15 @@ def build_identity_set(split: IdentitySplit, input_size: int, renders: int, seed
     detector = CascadeDetector()
     identities: list[Identity] = [*split.named, *split.extra]
     faces, owners = [], []
+    recent: list[NDArray[np.uint8]] = []  # earlier faces, flipped: what surrounds a face in a frame
     for index, identity in enumerate(tracked(identities, "rendering identities", "character")):
         if limit_per_identity:
             identity = replace(identity, files=identity.files[:limit_per_identity])
         for crop in identity_faces(identity, detector):
             base = resize_square(crop, RENDER_SIDE)
-            variants = [base, *(resize_square(render(base, rng), RENDER_SIDE) for _ in range(renders))]
+            recent = [*recent[-(SURROUNDS - 1):], np.ascontiguousarray(base[::-1, ::-1])]
+            variants = [base, *(resize_square(render(base, recent[int(rng.integers(len(recent)))], rng), RENDER_SIDE)
+                                for _ in range(renders))]
             faces.append(np.stack([cv2.cvtColor(resize_square(v, side), cv2.COLOR_BGR2RGB) for v in variants]))
             owners.append(index)
     missing = sorted(set(range(len(split.named))) - set(owners))

@@ -36,6 +36,7 @@ class TrainOptions:
     steps_per_epoch: int | None = None  # identity recipes only
     limit_per_class: int = 0  # 0 = all; small values make quick smoke runs
     manifest: Path = DEFAULT_MANIFEST  # identity recipes: which identity trains (DATA_DIR is its root)
+    init: Path | None = None  # an earlier run's model.keras to start from (same arch and identities)
 
     def recipe(self) -> Recipe:
         if self.arch not in ARCHS:
@@ -117,6 +118,8 @@ def train(data_dir: Path, out_dir: Path, options: TrainOptions) -> dict[str, Any
 
     build, _ = ARCHS[options.arch]
     model = build(data.classes, recipe.input_size)
+    if options.init is not None:
+        _start_from(model, options.init)
     model.compile(
         optimizer=_optimizer(options.arch, data.steps),
         loss=_loss(recipe),
@@ -163,6 +166,19 @@ def train(data_dir: Path, out_dir: Path, options: TrainOptions) -> dict[str, Any
     plot_confusion(result, out_dir / "confusion.png", f"{options.arch} validation")
     print(format_report(result), flush=True)
     return metrics
+
+
+def _start_from(model: Any, run: Path) -> None:
+    """Continue from an earlier run's weights: a longer schedule, or new renders, without
+    paying again for what that run already learned."""
+    path = run / "model.keras" if run.is_dir() else run
+    if not path.is_file():
+        raise UsageError(f"--init: no model.keras at {run}")
+    try:
+        model.load_weights(path)
+    except ValueError as error:
+        raise UsageError(f"--init: {path} does not fit this architecture and identities ({error})") from error
+    print(f"starting from the weights of {path}", flush=True)
 
 
 def _loss(recipe: Recipe) -> Any:
