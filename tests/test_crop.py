@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from animerec.recognition.crop import crop_window, report_crop, to_model_input
+from animerec.recognition.crop import crop_window, framed_in_scene, report_crop, to_model_input
 
 
 def test_crop_window_follows_the_report_formula():
@@ -37,3 +37,18 @@ def test_model_input_is_rgb_scaled_and_resized():
     batch = to_model_input([crop, crop], 80)
     assert batch.shape == (2, 80, 80, 3) and batch.dtype == np.float32
     np.testing.assert_allclose(batch[0, 40, 40], [1.0, 0.0, 0.0])
+
+
+def test_a_face_framed_in_a_scene_is_the_report_crop_of_the_box_around_it():
+    """A box 1.2 times a 120 px crop: the report's square (side 144 + 2 x 12) shows the face
+    whole, 24 px of scene left and right and 36 px above (the report raises its square)."""
+    face = np.full((120, 120, 3), 200, np.uint8)
+    scene = np.zeros((10, 10, 3), np.uint8)
+    crop = framed_in_scene(face, scene, 1.2)
+    assert crop.shape == (168, 168, 3)
+    inside = np.argwhere(crop[:, :, 0] == 200)
+    assert inside.min(axis=0).tolist() == [36, 24] and inside.max(axis=0).tolist() == [155, 143]
+    assert (crop[:36] == 0).all() and (crop[:, :24] == 0).all()
+    moved = framed_in_scene(face, scene, 1.2, shift=(0.1, 0.0))  # the box 12 px right: the face 12 px left
+    assert np.argwhere(moved[:, :, 0] == 200).min(axis=0).tolist() == [36, 12]
+    assert (framed_in_scene(face, scene, 0.6) == 200).all()  # a box inside the crop: no scene

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from animerec.recognition.crop import report_crop
+from animerec.recognition.crop import framed_in_scene
 
 Image = NDArray[np.uint8]
 
@@ -37,18 +37,10 @@ class DegradeOptions:
 def detector_framing(image: Image, surround: Image, rng: np.random.Generator) -> Image:
     """The report's crop around a box where a detector might put it on this face: a square of
     55-120% of the crop's side, off centre and a little low (the cascade's boxes sit low on anime
-    faces). Where the crop reaches past the face, `surround` (any picture) fills the frame around it.
-
-    Measured on the naming clips, where tight face crops move over anime frames, the cascade's box
-    is 0.95-1.15 times the crop's side (median 1.05): so the runtime's crop shows the face smaller,
-    with a rim of the scene, and the former 55-90% boxes never taught the model that look."""
-    side = image.shape[0]
-    canvas = np.asarray(cv2.resize(surround, (3 * side, 3 * side), interpolation=cv2.INTER_LINEAR), np.uint8)
-    canvas[side : 2 * side, side : 2 * side] = image
-    box_side = int(side * rng.uniform(0.55, 1.2))
-    x = int(side + (side - box_side) / 2 + rng.uniform(-0.08, 0.08) * side)
-    y = int(side + (side - box_side) / 2 + rng.uniform(-0.04, 0.12) * side)
-    return report_crop(canvas, (x, y, box_side, box_side))
+    faces). Where the crop reaches past the face, `surround` fills the scene around it: boxes of
+    0.95-1.15 times the crop are what the cascade gives on the naming clips (crop.framed_in_scene)."""
+    shift = (rng.uniform(-0.08, 0.08), rng.uniform(-0.04, 0.12))
+    return framed_in_scene(image, surround, rng.uniform(0.55, 1.2), shift)
 
 
 def partial_crop(image: Image, rng: np.random.Generator) -> Image:
