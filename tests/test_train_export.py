@@ -80,6 +80,25 @@ def test_parity_function_against_keras(tiny_dataset, tmp_path):
     assert result.ok and result.random_max_diff <= PARITY_TOLERANCE and result.real_max_diff <= PARITY_TOLERANCE
 
 
+def test_the_same_weights_exported_twice_get_the_same_model_id():
+    """Galleries are tied to the model id: exporting a model again must not orphan them, and
+    other weights must get another id."""
+    from animerec.export.onnx_export import convert
+    from animerec.recognition.model_info import PREFIX, ModelInfo
+    from animerec.train.archs import build_seed
+
+    info = ModelInfo(("a", "b", "c"), 48, "seed")
+    model = build_seed(3, 48)
+
+    def model_id(network) -> str:
+        return {p.key: p.value for p in convert(network, info).metadata_props}[PREFIX + "model_id"]
+
+    first = model_id(model)
+    assert model_id(model) == first
+    other = build_seed(3, 48)
+    assert model_id(other) != first
+
+
 @pytest.mark.slow
 def test_training_is_reproducible_with_a_seed(tiny_dataset, tmp_path):
     """Keras' global seed plus TensorFlow op determinism: the same seed gives the same model."""

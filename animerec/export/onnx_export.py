@@ -106,12 +106,16 @@ def convert(model: Any, info: ModelInfo, scale: float | None = None) -> Any:
 
 
 def weights_id(proto: Any) -> str:
-    """A hash of the weights alone: the same network exported twice gets the same id."""
-    digest = hashlib.sha256()
-    for tensor in sorted(proto.graph.initializer, key=lambda t: t.name):
-        digest.update(tensor.name.encode())
-        digest.update(tensor.raw_data)
-    return digest.hexdigest()[:16]
+    """A hash of the weights alone: the same network exported twice gets the same id. Tensor
+    names are left out (tf2onnx numbers its constants anew in every export) and the tensors are
+    hashed in the order of their contents, so only what the weights are counts."""
+    from onnx import numpy_helper
+
+    tensors = sorted(
+        hashlib.sha256(f"{array.dtype}{array.shape}".encode() + array.tobytes()).digest()
+        for array in (numpy_helper.to_array(tensor) for tensor in proto.graph.initializer)
+    )
+    return hashlib.sha256(b"".join(tensors)).hexdigest()[:16]
 
 
 def _rename_outputs(proto: Any, names: list[str]) -> None:
