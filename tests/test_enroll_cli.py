@@ -155,3 +155,21 @@ def test_calibrate_writes_metadata_and_keeps_the_model_id(face_paths, tmp_path, 
     assert calibrated.model_id == OnnxClassifier(DEFAULT_MODEL_PATH, warmup=False).model_id
     assert (tmp_path / "curve.png").stat().st_size > 1000
     assert main(args) == 2  # -o exists: never overwritten without --overwrite
+
+
+def test_calibration_embeds_each_crop_as_given_and_as_the_runtime_frames_it(face_paths):
+    """Prototypes and known faces come from both looks of a crop: as given, and as the report's
+    crop around the cascade's typical box shows it standing in a scene (a rim around the face)."""
+    from animerec.commands.calibrate import SEEN_BOX_RATIO, SEEN_SHIFT, SEEN_SIDE, embed_as_seen
+    from animerec.commands.enroll import embed, embed_files
+    from animerec.recognition.crop import framed_in_scene, resize_square
+
+    classifier = OnnxClassifier(DEFAULT_MODEL_PATH, device="cpu", warmup=False)
+    files = face_paths[:3]
+    both = embed_as_seen(classifier, files)
+    assert both.shape[0] == 2 * len(files)
+    np.testing.assert_allclose(both[:3], embed_files(classifier, files), atol=1e-4)  # as given (a resize apart)
+    faces = [resize_square(cv2.imread(str(p)), SEEN_SIDE) for p in files]
+    framed = [framed_in_scene(faces[0], faces[1][::-1], SEEN_BOX_RATIO, SEEN_SHIFT)]
+    np.testing.assert_allclose(both[3], embed(classifier, framed)[0], atol=1e-5)
+    assert not np.allclose(both[3], both[0], atol=1e-3)  # the rim changes the look

@@ -28,7 +28,7 @@ Image = NDArray[np.uint8]
 class DegradeOptions:
     report_crop: float = 0.5  # share of renders framed as the runtime frames a detector box
     partial_crop: float = 0.25  # share cut off at one side (faces leaving the frame, occlusion)
-    camera: float = 0.35  # share filmed off a screen
+    camera: float = 0.45  # share filmed off a screen
     small_face: float = 0.5  # share shrunk to 16-48 px and scaled back up
     blur: float = 0.3
     jpeg: float = 0.6
@@ -56,21 +56,28 @@ def partial_crop(image: Image, rng: np.random.Generator) -> Image:
 
 
 def camera(image: Image, rng: np.random.Generator) -> Image:
-    """A phone filming a screen: a tilted view, defocus, moiré, a colour cast and sensor noise."""
+    """A phone filming a screen: a tilted view, defocus, moiré, glare, a colour cast and noise.
+
+    Glare (light off the screen's glass) lifts the blacks and flattens contrast; a phone's white
+    balance tints the whole picture and its processing mutes colours. Both change every colour
+    alike, so hair and eye colours keep their order: a cast, not a hue shift of one colour."""
     side = image.shape[0]
     corners = np.array([[0, 0], [side, 0], [side, side], [0, side]], np.float32)
     moved = (corners + rng.uniform(-0.08, 0.08, (4, 2)) * side).astype(np.float32)
     warp = cv2.getPerspectiveTransform(corners, moved)
     out = np.asarray(cv2.warpPerspective(image, warp, (side, side), borderMode=cv2.BORDER_REPLICATE), np.float32)
-    radius = int(rng.integers(0, 3))
+    radius = int(rng.integers(0, 4))
     if radius:
         disk = np.asarray(cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)), np.float32)
         out = np.asarray(cv2.filter2D(out, -1, disk / disk.sum()), np.float32)
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
     angle, period = rng.uniform(0, np.pi), rng.uniform(3.0, 9.0)
     moire = np.sin((xx * np.cos(angle) + yy * np.sin(angle)) * 2 * np.pi / period)
-    out *= 1 + rng.uniform(0.0, 0.06) * moire[..., None]
-    out *= np.asarray(rng.uniform(0.92, 1.08, 3), np.float32)  # white balance: a tint, not a hue change
+    out *= 1 + rng.uniform(0.0, 0.12) * moire[..., None]
+    grey = out.mean(axis=2, keepdims=True)
+    out = grey + (out - grey) * rng.uniform(0.6, 1.0)  # muted colours
+    out = out * rng.uniform(0.7, 1.0) + rng.uniform(0, 60)  # glare: lifted blacks, less contrast
+    out *= np.asarray(rng.uniform(0.85, 1.15, 3), np.float32)  # white balance: a tint of the whole picture
     out += np.asarray(rng.normal(0, rng.uniform(2, 9), out.shape), np.float32)
     return np.clip(out, 0, 255).astype(np.uint8)
 
