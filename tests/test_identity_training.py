@@ -220,6 +220,6 @@ def test_a_run_can_start_from_an_earlier_runs_weights_of_the_same_shape(tmp_path
         np.testing.assert_array_equal(mine, theirs)
     with pytest.raises(UsageError, match="does not fit"):
         _start_from(build_identity(7, 32), tmp_path / "model.keras")  # other identities: another head
-    with pytest.raises(UsageError, match="no model.keras"):
+    with pytest.raises(UsageError, match=r"no model\.keras"):
         _start_from(model, tmp_path / "missing")
     keras.backend.clear_session()
