@@ -58,7 +58,7 @@ def test_rerun_skips_finished_videos_and_redoes_an_interrupted_one(tmp_path, cap
     index = LibraryIndex.open(out / "library.sqlite")
     index.mark(["b.mp4"], Status.RUNNING)
     index.close()
-    (out / ".b.k2j4h6g8.mp4").write_bytes(b"\x00" * 100)
+    (out / ".b.tmp-othermachine-4242-k2j4h6g8.mp4").write_bytes(b"\x00" * 100)  # a crashed job elsewhere
     (out / "b.jsonl").write_text('{"index": 0, "time": 0.0, "fa', encoding="utf-8")
     capsys.readouterr()
 
@@ -67,7 +67,7 @@ def test_rerun_skips_finished_videos_and_redoes_an_interrupted_one(tmp_path, cap
     assert "1 annotated, 1 already done" in err
     assert ((out / "a.mp4").stat().st_mtime_ns, (out / "a.jsonl").stat().st_mtime_ns) == finished  # untouched
     assert jsonl_lines(out / "b.jsonl") == 8  # redone in full
-    assert not (out / ".b.k2j4h6g8.mp4").exists()  # the half-written temporary is gone
+    assert not (out / ".b.tmp-othermachine-4242-k2j4h6g8.mp4").exists()  # its half-written temporary is gone
     assert statuses(out) == {"a.mp4": "done", "b.mp4": "done"}
 
     # A changed input is done again; the same bytes under a new mtime are not; an untouched
