@@ -66,3 +66,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("animerec: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except ImportError as error:
+        if not _caused_by_interrupt(error):
+            raise
+        # Ctrl-C while a compiled module (ONNX Runtime, cv2) initialises surfaces as its ImportError.
+        print("animerec: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _caused_by_interrupt(error: BaseException) -> bool:
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False

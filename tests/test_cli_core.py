@@ -107,3 +107,30 @@ def test_version_and_doctor():
         "camera",
     ):
         assert needle in doctor.stdout
+
+
+@pytest.mark.parametrize("raised", [KeyboardInterrupt(), ImportError("initialization failed")])
+def test_ctrl_c_while_a_compiled_module_initialises_is_an_interrupt(raised, monkeypatch, capsys):
+    """Ctrl-C during ONNX Runtime's import reaches us as its ImportError, chained to the
+    KeyboardInterrupt: exit 130 and one line, like any other interrupt; a plain ImportError
+    (nothing interrupted) still propagates."""
+    import animerec.commands.doctor as doctor
+
+    def interrupted_import(args):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise ImportError("initialization failed") from interrupt
+
+    def failed_import(args):
+        raise raised
+
+    monkeypatch.setattr(doctor, "run", interrupted_import)
+    assert main(["doctor"]) == 130
+    assert capsys.readouterr().err.strip() == "animerec: interrupted"
+    monkeypatch.setattr(doctor, "run", failed_import)
+    if isinstance(raised, KeyboardInterrupt):
+        assert main(["doctor"]) == 130
+    else:
+        with pytest.raises(ImportError):
+            main(["doctor"])
