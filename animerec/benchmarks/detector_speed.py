@@ -17,7 +17,6 @@ import argparse
 import json
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from animerec.benchmarks.pipeline_runs import file_run, live_run
 from animerec.benchmarks.runner import run_worker
 from animerec.benchmarks.truth_clips import SHARED_DATA
 from animerec.benchmarks.workloads import Workload, scaled_workload, synthetic_workload
-from animerec.config import Config, load_config
+from animerec.config import Config, from_dict, load_config
 from animerec.paths import DEFAULT_MODEL_PATH
 from animerec.recognition.classifier import OnnxClassifier
 
@@ -56,7 +55,7 @@ def measure(clips: list[Workload], config: Config, classifier: OnnxClassifier, b
     rows = []
     for clip in clips:
         for kind in KINDS:
-            settings = replace(config, detector=replace(config.detector, kind=kind))
+            settings = from_dict({"detector": {"kind": kind}}, config)  # validated, as any override
             ran = file_run(str(clip.path), settings, classifier, write_video=False)
             live = live_run(str(clip.path), settings, classifier, live_seconds, (live_seconds, live_seconds))
             speedup = ran["fps"] / baseline[clip.name] if baseline[clip.name] else None

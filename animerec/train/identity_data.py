@@ -9,6 +9,7 @@ identities there are.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, replace
 
 import cv2
@@ -45,13 +46,13 @@ def build_identity_set(split: IdentitySplit, input_size: int, renders: int, seed
     detector = CascadeDetector()
     identities: list[Identity] = [*split.named, *split.extra]
     faces, owners = [], []
-    recent: list[NDArray[np.uint8]] = []  # earlier faces, flipped: what surrounds a face in a frame
+    recent: deque[NDArray[np.uint8]] = deque(maxlen=SURROUNDS)  # earlier faces, flipped: a face's scene
     for index, identity in enumerate(tracked(identities, "rendering identities", "character")):
         if limit_per_identity:
             identity = replace(identity, files=identity.files[:limit_per_identity])
         for crop in identity_faces(identity, detector):
             base = resize_square(crop, RENDER_SIDE)
-            recent = [*recent[-(SURROUNDS - 1):], np.ascontiguousarray(base[::-1, ::-1])]
+            recent.append(np.ascontiguousarray(base[::-1, ::-1]))
             variants = [base, *(resize_square(render(base, recent[int(rng.integers(len(recent)))], rng), RENDER_SIDE)
                                 for _ in range(renders))]
             faces.append(np.stack([cv2.cvtColor(resize_square(v, side), cv2.COLOR_BGR2RGB) for v in variants]))
