@@ -8,9 +8,13 @@ FFmpeg cannot decode it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 
+import cv2
+import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
@@ -53,3 +57,19 @@ def is_animated(path: Path) -> bool:
             return bool(getattr(image, "is_animated", False))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return False
+
+
+def every_nth_frame(path: Path, step: int) -> Iterator[tuple[int, NDArray[np.uint8]]]:
+    """Every `step`-th frame of a video (or GIF), with its index: for tools that sample clips."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        index = 0
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                return
+            if index % step == 0:
+                yield index, np.asarray(frame, np.uint8)
+            index += 1
+    finally:
+        capture.release()

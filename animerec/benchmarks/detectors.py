@@ -21,7 +21,6 @@ import dataclasses
 import json
 import statistics
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from numpy.typing import NDArray
 from animerec.benchmarks.quality import recall_by_size
 from animerec.benchmarks.truth_clips import CLIPS, TruthClip, add_clip_args, config_for_clips, make_clip
 from animerec.config import Config
+from animerec.media import every_nth_frame
 from animerec.recognition.detector import CascadeDetector, ScoredBoxes
 from animerec.recognition.detectors import merge
 from animerec.recognition.learned_detector import LearnedDetector
@@ -77,27 +77,11 @@ class SideBySide:
         return Detections(self.cascade.detect_scored(frame), self.learned.detect_scored(frame))
 
 
-def frames(path: Path, step: int) -> Iterator[tuple[int, NDArray[np.uint8]]]:
-    """Every `step`-th frame of a video (or GIF), with its index."""
-    capture = cv2.VideoCapture(str(path))
-    try:
-        index = 0
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                return
-            if index % step == 0:
-                yield index, np.asarray(frame, np.uint8)
-            index += 1
-    finally:
-        capture.release()
-
-
 def recall_on_clip(clip: TruthClip, detectors: SideBySide, step: int) -> dict[str, Any]:
     """Recall by face size for each kind on every `step`-th frame of a naming clip."""
     found: dict[str, list[list[tuple[int, int, int, int]]]] = {kind: [] for kind in KINDS}
     truth = []
-    for index, frame in frames(clip.path, step):
+    for index, frame in every_nth_frame(clip.path, step):
         detections = detectors.detect(frame)
         for kind in KINDS:
             found[kind].append(detections.boxes(kind))
@@ -128,7 +112,7 @@ def contact_sheet(tiles: list[NDArray[np.uint8]], path: Path) -> None:
 def learned_only_on(video: Path, detectors: SideBySide, step: int, sheets: Path) -> dict[str, Any]:
     """The boxes `both` adds to the cascade's on a real clip, and their contact sheet."""
     tiles, added, sampled = [], 0, 0
-    for index, frame in frames(video, step):
+    for index, frame in every_nth_frame(video, step):
         sampled += 1
         extra = detectors.detect(frame).learned_only()
         added += len(extra)
@@ -156,7 +140,7 @@ def _median_ms(detect: Any, sample: list[NDArray[np.uint8]]) -> tuple[float, flo
 def speed(config: Config, clip: TruthClip) -> list[dict[str, Any]]:
     """ms per frame of each kind with both detectors working at each of HEIGHTS, on one thread."""
     cv2.setNumThreads(1)
-    sample = [frame for _, frame in frames(clip.path, 1)][:SPEED_FRAMES]
+    sample = [frame for _, frame in every_nth_frame(clip.path, 1)][:SPEED_FRAMES]
     rows = []
     for height in HEIGHTS:
         pipeline = dataclasses.replace(config.pipeline, working_height=height)

@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from animerec.recognition.images import cover
+
 FOREVER = 1 << 62  # the last frame of a face that never leaves
 
 
@@ -169,15 +171,7 @@ class VideoBackdrop:
             for video in self.videos:
                 with av.open(str(video)) as container:
                     for frame in container.decode(video=0):
-                        yield self._cover(np.asarray(frame.to_ndarray(format="bgr24"), np.uint8))
-
-    def _cover(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]:
-        scale = max(self.width / image.shape[1], self.height / image.shape[0])
-        size = (max(self.width, round(image.shape[1] * scale)), max(self.height, round(image.shape[0] * scale)))
-        interpolation = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
-        resized = cv2.resize(image, size, interpolation=interpolation)
-        left, top = (size[0] - self.width) // 2, (size[1] - self.height) // 2
-        return np.ascontiguousarray(resized[top : top + self.height, left : left + self.width])
+                        yield cover(np.asarray(frame.to_ndarray(format="bgr24"), np.uint8), self.width, self.height)
 
 
 def write_clip(scene: Scene, path: Path, audio: bool = False) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
@@ -81,3 +82,13 @@ def _to_rgb(image: Image.Image) -> NDArray[np.uint8]:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, rgba)
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def cover(image: NDArray[np.uint8], width: int, height: int) -> NDArray[np.uint8]:
+    """The image scaled to cover width x height and cut to it, centred: a backdrop of that size."""
+    scale = max(width / image.shape[1], height / image.shape[0])
+    size = (max(width, round(image.shape[1] * scale)), max(height, round(image.shape[0] * scale)))
+    interpolation = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
+    resized = cv2.resize(image, size, interpolation=interpolation)
+    left, top = (size[0] - width) // 2, (size[1] - height) // 2
+    return np.ascontiguousarray(resized[top : top + height, left : left + width])

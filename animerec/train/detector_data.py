@@ -29,10 +29,11 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from animerec.media import every_nth_frame
 from animerec.paths import FACEBOXES_PATH
 from animerec.recognition.detector import CascadeDetector, CascadeSettings
 from animerec.recognition.faceboxes import iou_matrix
-from animerec.recognition.images import load_image
+from animerec.recognition.images import cover, load_image
 from animerec.recognition.learned_detector import (
     HEAD_CENTRE_ABOVE,
     HEAD_TO_CASCADE_WIDTH,
@@ -79,30 +80,9 @@ class CompositeOptions:
 FACE_DEGRADATIONS = ((0.4, degrade.camera), (0.3, degrade.small_face), (0.3, degrade.blur), (0.5, degrade.jpeg))
 
 
-def cover(image: Image, width: int = WIDTH, height: int = HEIGHT) -> Image:
-    """The image scaled to cover width x height and cut to it, centred (as the naming clips' backdrops)."""
-    scale = max(width / image.shape[1], height / image.shape[0])
-    size = (max(width, round(image.shape[1] * scale)), max(height, round(image.shape[0] * scale)))
-    resized = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA)
-    left, top = (size[0] - width) // 2, (size[1] - height) // 2
-    return np.ascontiguousarray(resized[top : top + height, left : left + width])
-
-
 def video_frames(path: Path, step: int) -> list[Image]:
     """Every `step`-th frame of a video or GIF, covering WIDTH x HEIGHT."""
-    capture = cv2.VideoCapture(str(path))
-    found: list[Image] = []
-    index = 0
-    try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                return found
-            if index % step == 0:
-                found.append(cover(np.asarray(frame, np.uint8)))
-            index += 1
-    finally:
-        capture.release()
+    return [cover(frame, WIDTH, HEIGHT) for _, frame in every_nth_frame(path, step)]
 
 
 def cascade_to_head(boxes: NDArray[np.int32]) -> Boxes:
