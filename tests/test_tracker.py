@@ -177,6 +177,19 @@ def test_name_change_counter_counts_per_track():
     assert counter.per_10_seconds(0.0) is None and NameChangeCounter().per_10_seconds(30.0) is None
 
 
+def test_a_tracks_first_decision_after_unknown_is_not_a_change():
+    """Undecided tracks show "unknown" until their evidence names them: that first name is a
+    decision; dropping it later, or coming back to it, is a change the viewer sees."""
+    def frame(name):
+        return Faces(boxes=np.zeros((1, 4), np.int32), top_names=((name,),), top_probs=np.ones((1, 1), np.float32),
+                     names=(name,), confidence=np.ones(1, np.float32), tracks=np.array([7], np.int64))
+
+    counter = NameChangeCounter()
+    for name in ("unknown", "unknown", "ame", "ame", "unknown", "ame", "gura"):
+        counter.observe(frame(name))
+    assert counter.changes == {7: 3}
+
+
 class ScriptedClassifier:
     """Gives the crops of successive calls the embeddings of a script, one per crop."""
 

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from animerec.config import TrackerConfig
 from animerec.recognition.classifier import Scores
-from animerec.records import NO_TRACK, Faces
+from animerec.records import NO_TRACK, UNKNOWN, Faces
 
 
 @dataclass
@@ -145,15 +145,17 @@ def _area(box: NDArray[np.int32]) -> float:
 class NameChangeCounter:
     """Flicker: how often the name shown for the same track changes over a run.
 
-    Feed it every frame's `Faces`, in order; a track's first name is not a change. Every change
-    counts, to and from "unknown" too (quality.naming_against_truth counts only jumps from one
-    character to another).
+    Feed it every frame's `Faces`, in order. A track's first decision is not a change: a new
+    track shows "unknown" while its evidence is still too thin, and the name it then reaches is
+    its first. After that every change counts, to and from "unknown" too
+    (quality.naming_against_truth counts only jumps from one character to another).
     """
 
     def __init__(self) -> None:
         self.changes: dict[int, int] = {}
         self.frames: dict[int, int] = {}
         self._last: dict[int, str] = {}
+        self._decided: set[int] = set()
 
     def observe(self, faces: Faces) -> None:
         for track, name in zip(faces.tracks, faces.names, strict=True):
@@ -161,10 +163,11 @@ class NameChangeCounter:
             if tid == NO_TRACK:
                 continue
             self.frames[tid] = self.frames.get(tid, 0) + 1
-            previous = self._last.get(tid)
             self.changes.setdefault(tid, 0)
-            if previous is not None and previous != name:
+            if tid in self._decided and self._last[tid] != name:
                 self.changes[tid] += 1
+            if name != UNKNOWN:
+                self._decided.add(tid)
             self._last[tid] = name
 
     @property
