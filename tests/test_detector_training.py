@@ -11,6 +11,8 @@ from animerec.train.detector_data import (
     CompositeOptions,
     Compositor,
     cascade_to_head,
+    clouds,
+    draw_lettering,
     feathered_alpha,
     no_boxes,
     random_crop,
@@ -29,7 +31,7 @@ from animerec.train.detector_fit import (
 
 RED, GREY = (0, 0, 255), 90
 PLAIN = CompositeOptions(faces=(3, 3), decoys=(0, 0), sides=(40, 120), feather=(0.05, 0.05), degraded_faces=0.0,
-                         frame_blur=0.0, frame_jpeg=0.0, frame_camera=0.0, mosaic=0.0)
+                         frame_blur=0.0, frame_jpeg=0.0, frame_camera=0.0, mosaic=0.0, clouds=0.0, lettering=(0, 0))
 
 
 def plain_compositor(options=PLAIN):
@@ -73,6 +75,35 @@ def test_decoys_are_pasted_like_faces_but_never_labelled():
     moved = np.any(composite.image != backdrop, axis=-1) & outside
     assert moved.sum() > 4 * 40 * 40 * 0.5  # four patches of the backdrop landed elsewhere
     assert not (composite.image[outside] == RED).all(axis=-1).any()
+
+
+def test_lettering_is_drawn_on_the_frame_but_never_over_a_face():
+    rng = np.random.default_rng(0)
+    image = np.full((360, 640, 3), GREY, np.uint8)
+    face = np.array([[250, 100, 120, 120]], np.float32)
+    for _ in range(40):
+        draw_lettering(image, face, rng)
+    x, y, w, h = face[0].astype(int)
+    assert (image[y : y + h, x : x + w] == GREY).all()
+    assert np.any(image != GREY, axis=-1).mean() > 0.05  # text landed all around it
+
+
+def test_lettering_in_a_composite_is_background():
+    options = CompositeOptions(**{**PLAIN.__dict__, "lettering": (3, 3)})
+    composite = plain_compositor(options).render(1, seed=4)[0]
+    assert len(composite.faces) == 3
+    outside = np.ones(composite.image.shape[:2], bool)
+    for x, y, w, h in composite.faces.astype(int):
+        outside[y : y + h, x : x + w] = False
+    assert np.any(composite.image[outside] != GREY, axis=-1).any()
+
+
+def test_cloud_decoys_are_seeded_textures():
+    first, again = clouds(96, np.random.default_rng(3)), clouds(96, np.random.default_rng(3))
+    assert first.shape == (96, 96, 3) and first.dtype == np.uint8
+    assert np.array_equal(first, again)
+    assert first.std() > 5  # a texture, not a flat patch
+    assert not np.array_equal(first, clouds(96, np.random.default_rng(4)))
 
 
 def test_mosaic_shrinks_the_boxes_with_the_faces():

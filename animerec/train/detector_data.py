@@ -4,8 +4,10 @@ A composite is a frame of a training clip with face crops of the training identi
 each at a side drawn log-uniformly from 24-400 px (as seen in a 720p frame), blended in through a
 soft alpha edge so the paste's border is no cue; its label is the pasted rectangle (the crops are
 roughly head boxes, which is what FaceBoxes predicts). As many decoys (patches of other background
-frames) are pasted the same way and stay background: without them, trees and buildings that stand
-out from their surroundings became faces (4.6 false boxes per frame on a held-aside clip). Some
+frames, or fractal-noise clouds) are pasted the same way and stay background: without them, trees
+and buildings that stand out from their surroundings became faces (4.6 false boxes per frame on a
+held-aside clip). Lettering (subtitles, signs, shirt prints) is drawn on some frames as background:
+without it, big letters and subtitles were the detector's most confident false faces. Some
 faces and decoys get the training degradations (degrade.py: camera, small face, blur, JPEG);
 some whole frames blur, JPEG, or look filmed off a
 screen (`filmed`: degrade.camera's look without its tilt, so the boxes stay exact). A share of
@@ -21,6 +23,7 @@ face is background. The test clips' backgrounds (digimon, patorn_taki) are never
 
 from __future__ import annotations
 
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +77,8 @@ class CompositeOptions:
     frame_jpeg: float = 0.4
     frame_camera: float = 0.35  # the whole frame filmed off a screen (`filmed`)
     mosaic: float = 0.3  # share of composites made of 2x2 or 3x3 downscaled composites
+    clouds: float = 0.3  # share of decoys that are fractal-noise clouds rather than background patches
+    lettering: tuple[int, int] = (0, 3)  # texts drawn per frame (subtitle lines or sign letters), inclusive
 
 
 # (share, step) of degrade.py's steps for a face crop: the same chain as its `render`, less the framing.
@@ -161,6 +166,8 @@ class Compositor:
         height, width = image.shape[:2]
         pasted: list[NDArray[np.float64]] = []
         taken = np.concatenate([background.faces, background.ignore])
+        for _text in range(int(rng.integers(o.lettering[0], o.lettering[1] + 1))):
+            draw_lettering(image, taken, rng)
         faces, decoys = (int(rng.integers(low, high + 1)) for low, high in (o.faces, o.decoys))
         for is_face in rng.permutation([True] * faces + [False] * decoys):
             side = int(np.exp(rng.uniform(np.log(o.sides[0]), np.log(min(o.sides[1], height, width)))))
@@ -180,6 +187,8 @@ class Compositor:
     def _decoy(self, side: int, rng: np.random.Generator) -> Image:
         """A patch of a background frame away from its known faces. Pasted like a face but labelled
         background, it keeps the paste itself (a region unlike its surroundings) from meaning "face"."""
+        if rng.random() < self.options.clouds:
+            return clouds(side, rng)
         source = self.backgrounds[int(rng.integers(len(self.backgrounds)))]
         height, width = source.image.shape[:2]
         side = min(side, height, width)
@@ -229,6 +238,53 @@ class Compositor:
         if rng.random() < o.frame_jpeg:
             image = degrade.jpeg(image, rng)
         return image
+
+
+FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX)
+
+
+def draw_lettering(image: Image, keep_clear: Boxes, rng: np.random.Generator) -> None:
+    """Text drawn on the frame where it covers no face: either a subtitle line (small, light,
+    outlined, in the lower part) or a sign word (2-5 capitals, 40-260 px high, any colour)."""
+    height, width = image.shape[:2]
+    font = FONTS[int(rng.integers(len(FONTS)))]
+    subtitle = rng.random() < 0.5
+    if subtitle:
+        words = [_word(rng, string.ascii_letters, 2, 8) for _ in range(int(rng.integers(1, 5)))]
+        text, letter_height = " ".join(words), rng.uniform(18, 48)
+        fill = [255, 255, 255] if rng.random() < 0.7 else [80, 235, 255]
+    else:
+        text, letter_height = _word(rng, string.ascii_uppercase + string.digits, 2, 5), rng.uniform(40, 260)
+        fill = [int(v) for v in rng.integers(0, 256, 3)]
+    scale = letter_height / cv2.getTextSize("H", font, 1.0, 1)[0][1]
+    thickness = max(1, int(scale * rng.uniform(0.8, 2.5)))
+    (text_width, text_height), base = cv2.getTextSize(text, font, scale, thickness)
+    if text_width >= width or text_height + base >= height:
+        return
+    x = int(rng.integers(0, width - text_width))
+    y = int(rng.integers(max(text_height, height * 3 // 4 if subtitle else 0), height - base))
+    area = np.array([x, y - text_height, text_width, text_height + base], np.float64)
+    if _overlaps(area, keep_clear, 0.0):
+        return
+    if subtitle or rng.random() < 0.3:  # an outline, as subtitles and printed signs have
+        cv2.putText(image, text, (x, y), font, scale, (0, 0, 0), thickness + max(2, thickness // 2), cv2.LINE_AA)
+    cv2.putText(image, text, (x, y), font, scale, fill, thickness, cv2.LINE_AA)
+
+
+def _word(rng: np.random.Generator, letters: str, shortest: int, longest: int) -> str:
+    return "".join(letters[int(k)] for k in rng.integers(len(letters), size=int(rng.integers(shortest, longest + 1))))
+
+
+def clouds(side: int, rng: np.random.Generator) -> Image:
+    """A side x side patch of fractal-noise clouds between a sky colour and a light one."""
+    noise = np.zeros((side, side), np.float32)
+    for cells, weight in ((3, 0.5), (6, 0.25), (12, 0.15), (24, 0.1)):
+        coarse = rng.random((cells, cells)).astype(np.float32)
+        noise += weight * cv2.resize(coarse, (side, side), interpolation=cv2.INTER_CUBIC)
+    noise = np.clip((noise - noise.min()) / max(float(np.ptp(noise)), 1e-6), 0, 1)[..., None]
+    sky = rng.uniform([120, 60, 40], [255, 200, 255])  # BGR: blues, purples, dusk oranges
+    light = rng.uniform(190, 255, 3)
+    return np.clip(sky * (1 - noise) + light * noise, 0, 255).astype(np.uint8)
 
 
 def filmed(image: Image, rng: np.random.Generator) -> Image:
