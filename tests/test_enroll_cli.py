@@ -170,6 +170,7 @@ def test_calibration_embeds_each_crop_as_given_and_as_the_runtime_frames_it(face
     assert both.shape[0] == 2 * len(files)
     np.testing.assert_allclose(both[:3], embed_files(classifier, files), atol=1e-4)  # as given (a resize apart)
     faces = [resize_square(cv2.imread(str(p)), SEEN_SIDE) for p in files]
-    framed = [framed_in_scene(faces[0], faces[1][::-1], SEEN_BOX_RATIO, SEEN_SHIFT)]
-    np.testing.assert_allclose(both[3], embed(classifier, framed)[0], atol=1e-5)
+    framed = [framed_in_scene(faces[0], faces[1][::-1], SEEN_BOX_RATIO, SEEN_SHIFT),
+              framed_in_scene(faces[2], faces[0][::-1], SEEN_BOX_RATIO, SEEN_SHIFT)]  # the last: the first around it
+    np.testing.assert_allclose(both[[3, 5]], embed(classifier, framed), atol=1e-5)
     assert not np.allclose(both[3], both[0], atol=1e-3)  # the rim changes the look

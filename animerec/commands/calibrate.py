@@ -15,6 +15,7 @@ or -o OUT); the weights, and so the model id galleries rely on, are unchanged.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -159,11 +160,14 @@ def embed_as_seen(classifier: OnnxClassifier, files: list[Path]) -> NDArray[np.f
     """Embeddings of face crops as given, then of the same crops as the runtime sees them in a
     scene (crop.framed_in_scene at the cascade's typical box; the scene: another crop, turned
     over): (2n, dim). Prototypes and the known faces' similarities from both looks, so that the
-    decision does not reject a face for the rim of scene a detector's crop shows around it."""
-    faces = [resize_square(load_image(path), SEEN_SIDE) for path in files]
-    scenes = (framed_in_scene(face, faces[(i + 1) % len(faces)][::-1], SEEN_BOX_RATIO, SEEN_SHIFT)
-              for i, face in enumerate(faces))
-    return np.concatenate([embed(classifier, faces), embed(classifier, scenes)])
+    decision does not reject a face for the rim of scene a detector's crop shows around it.
+    Crops stream from disk (read twice) rather than wait in memory: a training set is ~1 GB of them."""
+    def faces() -> Iterator[NDArray[np.uint8]]:
+        return (resize_square(load_image(path), SEEN_SIDE) for path in files)
+
+    with_next = itertools.pairwise(itertools.chain(faces(), itertools.islice(faces(), 1)))
+    scenes = (framed_in_scene(face, following[::-1], SEEN_BOX_RATIO, SEEN_SHIFT) for face, following in with_next)
+    return np.concatenate([embed(classifier, faces()), embed(classifier, scenes)])
 
 
 def prototypes(embeddings: NDArray[np.float32], classes: NDArray[np.int64],
