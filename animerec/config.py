@@ -72,7 +72,7 @@ class DetectorConfig(Section):
     min_size: int = _f(24, 1, 4096, unit="px")
     max_size: int = _f(0, 0, 8192, unit="px")  # 0 = no limit
     equalize: bool = _f(True)
-    learned_model: str = _f("")  # "" = the bundled faceboxes_anime.onnx
+    learned_model: str = _f("")  # "" = the bundled faceboxes_anime_tuned.onnx
     learned_threshold: float = _f(0.7, 0.01, 0.99)  # least face probability kept
     learned_nms_iou: float = _f(0.3, 0.01, 1.0)
     learned_height: int = _f(720, 0, 4320, unit="px")  # frames resized to this for the network; 0 = as is

@@ -4,6 +4,7 @@ test_learned_detector.py."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,24 @@ def test_both_keeps_every_cascade_box_and_adds_the_learned_ones_elsewhere() -> N
     assert detections.boxes("both") == [(0, 0, 50, 50), (300, 0, 80, 80)]
     assert detections.learned_only().boxes.tolist() == [[300, 0, 80, 80]]
     assert detections.boxes("learned") == [(2, 2, 50, 50), (300, 0, 80, 80)]
+
+
+def test_a_higher_threshold_drops_only_the_weaker_learned_boxes() -> None:
+    cascade = ScoredBoxes.certain(np.array([[0, 0, 50, 50]]))
+    learned = ScoredBoxes(np.array([[300, 0, 80, 80], [500, 0, 60, 60]]), np.array([0.95, 0.75]))
+    detections = Detections(cascade, learned)
+    assert detections.at(0.7).boxes("both") == [(0, 0, 50, 50), (300, 0, 80, 80), (500, 0, 60, 60)]
+    assert detections.at(0.9).boxes("both") == [(0, 0, 50, 50), (300, 0, 80, 80)]
+    assert detections.at(0.99).boxes("both") == [(0, 0, 50, 50)]  # cascade boxes are never dropped
+
+
+def test_threshold_lists_are_probabilities() -> None:
+    from animerec.benchmarks.detectors import thresholds_list
+
+    assert thresholds_list("0.5,0.9") == (0.5, 0.9)
+    for bad in ("0.5,x", "1.5", "0"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            thresholds_list(bad)
 
 
 def _clip(name: str, camera: bool, recall: dict[str, Any]) -> dict[str, Any]:

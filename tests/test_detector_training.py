@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 
 from animerec.recognition.faceboxes import anchors, decode
-from animerec.recognition.learned_detector import to_cascade_geometry
+from animerec.recognition.learned_detector import PUBLISHED, HeadGeometry
 from animerec.train.detector_data import (
     Composite,
     CompositeOptions,
     Compositor,
-    cascade_to_head,
     clouds,
     draw_lettering,
     feathered_alpha,
@@ -122,13 +121,14 @@ def test_the_soft_edge_fades_out_at_the_border():
 
 def test_the_runtime_mapping_of_a_pasted_box_stays_inside_it():
     pasted = np.array([[100, 50, 80, 80], [0, 0, 24, 24]], np.float32)
-    for (x, y, w, h), (mx, my, mw, mh) in zip(pasted, to_cascade_geometry(pasted), strict=True):
+    for (x, y, w, h), (mx, my, mw, mh) in zip(pasted, PUBLISHED.to_cascade(pasted), strict=True):
         assert x <= mx + mw / 2 <= x + w and y <= my + mh / 2 <= y + h
 
 
-def test_cascade_boxes_map_back_to_the_head_box_they_came_from():
+@pytest.mark.parametrize("geometry", [PUBLISHED, HeadGeometry(1.03, 0.045)])
+def test_cascade_boxes_map_back_to_the_head_box_they_came_from(geometry):
     heads = np.array([[100, 40, 122, 122]], np.float32)
-    np.testing.assert_allclose(cascade_to_head(to_cascade_geometry(heads)), heads, atol=1.0)
+    np.testing.assert_allclose(geometry.to_head(geometry.to_cascade(heads)), heads, atol=1.0)
 
 
 def test_crops_keep_faces_cut_in_half_as_ignored_not_as_background():

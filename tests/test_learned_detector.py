@@ -1,5 +1,6 @@
-"""The learned detector: the shipped ONNX against PyTorch's outputs, and our anchors, decoding, NMS,
-geometry mapping and merge rule on synthetic inputs."""
+"""The learned detector: the ported pretrained ONNX against PyTorch's outputs, the fine-tuned one
+(the default) on the same frames, and our anchors, decoding, NMS, geometry mapping and merge rule
+on synthetic inputs."""
 
 import argparse
 import json
@@ -12,11 +13,11 @@ import pytest
 from animerec.cli import main
 from animerec.config import Config, add_config_args, config_from_args, load_config
 from animerec.errors import ModelError, UsageError
-from animerec.paths import FACEBOXES_PATH
+from animerec.paths import PRETRAINED_FACEBOXES_PATH
 from animerec.recognition.detector import CascadeDetector, ScoredBoxes
 from animerec.recognition.detectors import MergedDetector, describe, make_detector, merge
 from animerec.recognition.faceboxes import BGR_MEAN, anchors, decode, iou_matrix, nms
-from animerec.recognition.learned_detector import LearnedDetector, LearnedSettings, to_cascade_geometry
+from animerec.recognition.learned_detector import PUBLISHED, HeadGeometry, LearnedDetector, LearnedSettings
 
 VENDOR = Path(__file__).resolve().parent.parent.parent / "shared" / "vendor" / "faceboxes_anime"
 
@@ -35,43 +36,70 @@ def learned():
     return LearnedDetector(LearnedSettings(device="cpu"))
 
 
+@pytest.fixture(scope="module")
+def pretrained():
+    return LearnedDetector(LearnedSettings(model=PRETRAINED_FACEBOXES_PATH, device="cpu"))
+
+
 def as_image(fixture_input):
     """The fixture's NCHW BGR-minus-mean input back as the uint8 frame it came from."""
     return np.round(fixture_input[0].transpose(1, 2, 0) + np.asarray(BGR_MEAN)).astype(np.uint8)
 
 
 @pytest.mark.parametrize("k", [0, 1, 2])
-def test_shipped_onnx_matches_pytorch(reference, k):
+def test_shipped_pretrained_onnx_matches_pytorch(reference, k):
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(FACEBOXES_PATH), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(PRETRAINED_FACEBOXES_PATH), providers=["CPUExecutionProvider"])
     loc, score = session.run(["loc", "score"], {"image": as_image(reference[f"input_{k}"])[np.newaxis]})
     np.testing.assert_allclose(loc, reference[f"loc_{k}"], atol=1e-4)
     np.testing.assert_allclose(score, reference[f"score_{k}"], atol=1e-4)
 
 
-def test_detector_finds_the_fixture_faces_in_anchor_order(reference, learned):
+def test_detector_finds_the_fixture_faces_in_anchor_order(reference, pretrained):
     # Anchors in the wrong order would scatter the decoded boxes; right, the two faces of frame 640
     # come out once each, where the reference's best anchors put them.
-    heads = learned.detect_heads(as_image(reference["input_1"]))
+    heads = pretrained.detect_heads(as_image(reference["input_1"]))
     assert len(heads) == 2 and (heads.scores > 0.99).all()
     priors = anchors(720, 1280)
     best = decode(reference["loc_1"][0], priors)[np.argmax(reference["score_1"][0])]
     assert iou_matrix(best[np.newaxis], heads.boxes).max() > 0.9
 
 
-def test_input_height_decides_which_faces_are_big_enough(reference, learned):
+def test_input_height_decides_which_faces_are_big_enough(reference, pretrained):
     small_frame = as_image(reference["input_0"])  # frame 960 at 640x360: max score 0.025 as it is
-    native = LearnedDetector(LearnedSettings(input_height=0, device="cpu"), warmup=False)
+    native = LearnedDetector(LearnedSettings(model=PRETRAINED_FACEBOXES_PATH, input_height=0, device="cpu"),
+                             warmup=False)
     assert len(native.detect_heads(small_frame)) == 0
-    found = learned.detect_heads(small_frame)  # resized to 720 rows: the faces reach the anchors
+    found = pretrained.detect_heads(small_frame)  # resized to 720 rows: the faces reach the anchors
     assert len(found) == 2 and (found.boxes[:, 2] < 200).all()  # boxes in the 640x360 frame's pixels
+
+
+@pytest.mark.parametrize("k", [0, 1])
+def test_the_fine_tuned_detector_finds_what_the_pretrained_one_finds(reference, learned, pretrained, k):
+    """Fine-tuning kept the faces the published weights find: on the fixture's frames the default
+    (tuned) model finds each of the pretrained model's faces."""
+    frame = as_image(reference[f"input_{k}"])
+    tuned, before = learned.detect_heads(frame), pretrained.detect_heads(frame)
+    assert learned.model_id != pretrained.model_id
+    assert len(before) == 2
+    assert (iou_matrix(before.boxes, tuned.boxes).max(axis=1) > 0.5).all()
+
+
+def test_the_fine_tuned_detector_finds_the_face_the_pretrained_one_misses(reference, learned, pretrained):
+    # Frame 640 shows three boys; the published weights find the two on the right, not the
+    # red-haired one on the left, whose face is about 240 px at (277, 216) of the 1280x720 frame.
+    frame = as_image(reference["input_1"])
+    centres = [(x + w / 2, y + h / 2) for x, y, w, h in learned.detect_heads(frame).boxes]
+    assert len(centres) == 3
+    assert any(277 < cx < 517 and 216 < cy < 460 for cx, cy in centres)
+    assert not any(277 < x + w / 2 < 517 for x, _, w, _ in pretrained.detect_heads(frame).boxes)
 
 
 def test_blank_frame_has_no_faces_and_boxes_are_in_source_pixels(learned):
     assert len(learned.detect_scored(np.zeros((360, 640, 3), np.uint8))) == 0
     assert learned.provider == "CPUExecutionProvider"
-    assert "detector faceboxes_anime.onnx on CPU" in learned.describe_provider()
+    assert "detector faceboxes_anime_tuned.onnx on CPU" in learned.describe_provider()
 
 
 @pytest.mark.parametrize(("height", "width", "count"), [
@@ -108,9 +136,18 @@ def test_nms_keeps_the_best_of_overlapping_boxes(threshold, kept):
 
 
 def test_head_boxes_map_to_the_cascade_geometry():
-    mapped = to_cascade_geometry(np.array([[100, 100, 122, 140]]))
+    mapped = PUBLISHED.to_cascade(np.array([[100, 100, 122, 140]]))
     # side 122 / 1.22 = 100, centre x 161, centre y 170 + 0.19 * 100 = 189
     np.testing.assert_array_equal(mapped, [[111, 139, 100, 100]])
+
+
+def test_each_model_maps_its_boxes_with_its_own_geometry(learned, pretrained):
+    """The published weights' ONNX carries no geometry (the published one applies); the fine-tuned
+    model carries what its export measured, and a round trip through its metadata keeps it."""
+    assert pretrained.geometry == PUBLISHED
+    assert learned.geometry != PUBLISHED and 0.9 < learned.geometry.width_ratio < 1.2
+    assert HeadGeometry.from_metadata(learned.geometry.as_metadata()) == learned.geometry
+    assert HeadGeometry.from_metadata({"model_id": "x"}) == PUBLISHED
 
 
 def test_merge_keeps_cascade_boxes_and_adds_learned_only_ones():
@@ -171,13 +208,13 @@ def test_predict_detector_flag_finds_the_face_once(kind, face_paths, tmp_path, c
     assert main(["predict", str(image), "--json", "--detector", kind, "--device", "cpu"]) == 0
     captured = capsys.readouterr()
     assert len(json.loads(captured.out)[0]["faces"]) == 1  # `both`: the two detectors' boxes merged
-    assert "detector faceboxes_anime.onnx on CPU" in captured.err
+    assert "detector faceboxes_anime_tuned.onnx on CPU" in captured.err
 
 
 def test_doctor_shows_the_detector(capsys, learned):
     main(["doctor", "--camera", "99"])
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("detector"))
-    assert "cascade by default" in row and f"faceboxes_anime.onnx id {learned.model_id} on" in row
+    assert "cascade by default" in row and f"faceboxes_anime_tuned.onnx id {learned.model_id} on" in row
     assert len(learned.model_id) == 16
 
 
@@ -191,11 +228,22 @@ def test_a_missing_or_broken_model_is_a_model_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_port_script_rebuilds_the_shipped_model(reference, tmp_path, learned):
+def test_port_script_rebuilds_the_shipped_model(reference, tmp_path, pretrained):
     pytest.importorskip("tf2onnx")
     from animerec.export.faceboxes_port import port
 
     out = tmp_path / "faceboxes.onnx"
     assert port(VENDOR / "faceboxes_anime_epoch90.npz", VENDOR / "parity" / "reference_outputs.npz", out) <= 1e-4
     rebuilt = LearnedDetector(LearnedSettings(model=out, device="cpu"), warmup=False)
-    assert rebuilt.model_id == learned.model_id  # the same weights: the shipped file is this script's output
+    assert rebuilt.model_id == pretrained.model_id  # the same weights: the shipped file is this script's output
+
+
+def test_geometry_is_measured_from_paired_boxes():
+    from animerec.benchmarks.detector_geometry import paired_geometry
+
+    cascade = np.array([[100, 100, 100, 100], [600, 100, 50, 50]], np.int32)
+    heads = np.round(PUBLISHED.to_head(cascade[:1])).astype(np.int32)  # a head around the first face only
+    pairs = paired_geometry(cascade, heads, PUBLISHED.to_cascade(heads))
+    assert len(pairs) == 1
+    np.testing.assert_allclose(pairs[0], (PUBLISHED.width_ratio, PUBLISHED.centre_above), atol=0.01)
+    assert paired_geometry(cascade, heads[:0], heads[:0]) == []

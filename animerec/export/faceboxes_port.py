@@ -13,7 +13,10 @@ pool pads with zeros and then averages "valid" windows). The ONNX graph takes BG
 (and removes the file) unless ONNX Runtime matches the PyTorch reference outputs to 1e-4.
 
 Fine-tuned weights (animerec.train.detector_fit writes them in the same PyTorch layout) export the
-same way without `--parity`: ONNX Runtime is then checked against the Keras model instead.
+same way without `--parity`: ONNX Runtime is then checked against the Keras model instead. A
+fine-tuned model's boxes sit differently around a face than the published weights' head boxes:
+`--geometry` stores where (measured against the cascade's boxes; see DETECTOR_CARD.md) in the
+model's metadata, and the runtime maps its boxes with it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from numpy.typing import NDArray
 
 from animerec.export.onnx_export import OPSET
 from animerec.recognition.faceboxes import BGR_MEAN, LOC_OUTPUT, SCORE_OUTPUT
+from animerec.recognition.learned_detector import PUBLISHED, HeadGeometry
 
 PARITY_TOLERANCE = 1e-4
 BN_EPSILON = 1e-5
@@ -143,7 +147,7 @@ def weights_id(weights: Mapping[str, NDArray[Any]]) -> str:
     return digest.hexdigest()[:16]
 
 
-def convert(model: Any, model_id: str, source: str = SOURCE) -> Any:
+def convert(model: Any, model_id: str, source: str = SOURCE, geometry: HeadGeometry = PUBLISHED) -> Any:
     """The ONNX ModelProto: uint8 BGR images in (any batch, height, width), `loc` and `score` out."""
     import tensorflow as tf
     import tf2onnx
@@ -158,7 +162,8 @@ def convert(model: Any, model_id: str, source: str = SOURCE) -> Any:
         return {LOC_OUTPUT: loc, SCORE_OUTPUT: score}
 
     proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=OPSET)
-    metadata = {"model_id": model_id, "arch": "faceboxes", "source": source, "input": "BGR uint8 NHWC"}
+    metadata = {"model_id": model_id, "arch": "faceboxes", "source": source, "input": "BGR uint8 NHWC",
+                **geometry.as_metadata()}
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -199,7 +204,8 @@ def keras_parity(onnx_path: Path, model: Any) -> float:
     return worst
 
 
-def port(weights_path: Path, reference_path: Path | None, out_path: Path, source: str = SOURCE) -> float:
+def port(weights_path: Path, reference_path: Path | None, out_path: Path, source: str = SOURCE,
+         geometry: HeadGeometry = PUBLISHED) -> float:
     """Build, convert, write `out_path` and return the parity against the PyTorch reference outputs,
     or against the Keras model where there are none; a failed check removes the file."""
     import onnx
@@ -207,7 +213,7 @@ def port(weights_path: Path, reference_path: Path | None, out_path: Path, source
     with np.load(weights_path) as archive:
         weights = {key: archive[key] for key in archive.files}
     model = build_faceboxes(weights)
-    onnx.save(convert(model, weights_id(weights), source), str(out_path))
+    onnx.save(convert(model, weights_id(weights), source, geometry), str(out_path))
     if reference_path is None:
         worst, against = keras_parity(out_path, model), "Keras"
     else:
@@ -219,16 +225,28 @@ def port(weights_path: Path, reference_path: Path | None, out_path: Path, source
     return worst
 
 
+def head_geometry(text: str) -> HeadGeometry:
+    try:
+        width_ratio, centre_above = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTH,ABOVE such as 1.22,0.19, got {text!r}") from None
+    return HeadGeometry(width_ratio, centre_above)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--weights", type=Path, required=True, help="faceboxes_anime_epoch90.npz")
     parser.add_argument("--parity", type=Path, help="parity/reference_outputs.npz; without it (fine-tuned "
                         "weights), ONNX Runtime is checked against the Keras model")
     parser.add_argument("--source", default=SOURCE, help="where the weights come from (the model's metadata)")
+    parser.add_argument("--geometry", type=head_geometry, default=PUBLISHED, metavar="WIDTH,ABOVE",
+                        help="where the model's boxes lie around the cascade's box: width ratio and centre "
+                        f"offset in cascade widths (default the published weights': "
+                        f"{PUBLISHED.width_ratio},{PUBLISHED.centre_above})")
     parser.add_argument("-o", "--out", type=Path, required=True, help="the ONNX file to write")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    worst = port(args.weights, args.parity, args.out, args.source)
+    worst = port(args.weights, args.parity, args.out, args.source, args.geometry)
     against = "PyTorch over the parity fixture" if args.parity else "Keras over seeded random frames"
     print(f"wrote {args.out}: max |ONNX - {against}| {worst:.2e}", file=sys.stderr)
     return 0

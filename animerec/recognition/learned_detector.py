@@ -6,7 +6,9 @@ input trained at about 1024 px. Frames are resized to `input_height` (up or down
 network, so that setting trades speed for the smallest face it finds.
 
 The network's boxes are head boxes; the report crop is defined on the cascade's box, so they are
-mapped to the cascade's geometry (`to_cascade_geometry`) before anyone sees them.
+mapped to the cascade's geometry (`HeadGeometry.to_cascade`) before anyone sees them. How a model's
+boxes sit around the cascade's is a property of its training: each exported model carries its own
+in its metadata (the published weights' is `PUBLISHED`).
 """
 
 from __future__ import annotations
@@ -25,10 +27,47 @@ from animerec.recognition.classifier import CUDA, execution_providers, quiet_std
 from animerec.recognition.detector import ScoredBoxes
 from animerec.recognition.faceboxes import LOC_OUTPUT, SCORE_OUTPUT, anchors, decode, nms
 
-# Measured on frames where both detectors found the same face (NOTICE.md of the weights): a
-# FaceBoxes head box is 1.22x as wide as the cascade's box, its centre 0.19 x that width higher.
-HEAD_TO_CASCADE_WIDTH = 1.22
-HEAD_CENTRE_ABOVE = 0.19
+GEOMETRY_KEYS = ("head_width_ratio", "head_centre_above")  # ONNX metadata keys
+
+
+@dataclass(frozen=True)
+class HeadGeometry:
+    """Where a detector's box lies around the cascade's box for the same face: `width_ratio` times
+    as wide, its centre `centre_above` cascade widths higher."""
+
+    width_ratio: float
+    centre_above: float
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str]) -> HeadGeometry:
+        """A model's own geometry, or the published weights' for a model exported without one."""
+        if not all(key in metadata for key in GEOMETRY_KEYS):
+            return PUBLISHED
+        return cls(*(float(metadata[key]) for key in GEOMETRY_KEYS))
+
+    def as_metadata(self) -> dict[str, str]:
+        return dict(zip(GEOMETRY_KEYS, (repr(self.width_ratio), repr(self.centre_above)), strict=True))
+
+    def to_cascade(self, heads: NDArray[Any]) -> NDArray[np.int32]:
+        """Head boxes (n, 4: x, y, w, h) -> square boxes where the cascade would put them."""
+        heads = np.asarray(heads, np.float64).reshape(-1, 4)
+        side = heads[:, 2] / self.width_ratio
+        cx = heads[:, 0] + heads[:, 2] / 2
+        cy = heads[:, 1] + heads[:, 3] / 2 + self.centre_above * side
+        return np.round(np.stack([cx - side / 2, cy - side / 2, side, side], axis=1)).astype(np.int32)
+
+    def to_head(self, boxes: NDArray[Any]) -> NDArray[np.float32]:
+        """The inverse of `to_cascade`: the head box around each cascade box."""
+        square = np.asarray(boxes, np.float64).reshape(-1, 4)
+        side = square[:, 2] * self.width_ratio
+        cx = square[:, 0] + square[:, 2] / 2
+        cy = square[:, 1] + square[:, 3] / 2 - self.centre_above * square[:, 2]
+        return np.stack([cx - side / 2, cy - side / 2, side, side], axis=1).astype(np.float32)
+
+
+# The published weights' head boxes, measured on frames where both detectors found the same face
+# (NOTICE.md of the weights): 1.22x as wide as the cascade's box, the centre 0.19 of its width higher.
+PUBLISHED = HeadGeometry(1.22, 0.19)
 
 
 @dataclass(frozen=True)
@@ -52,15 +91,6 @@ class LearnedSettings:
             raise ValueError(f"detector.learned_nms_iou must be in (0, 1], got {self.nms_iou}")
         if self.input_height < 0:
             raise ValueError(f"detector.learned_height must be >= 0, got {self.input_height}")
-
-
-def to_cascade_geometry(heads: NDArray[Any]) -> NDArray[np.int32]:
-    """FaceBoxes head boxes (n, 4: x, y, w, h) -> square boxes where the cascade would put them."""
-    heads = np.asarray(heads, np.float64).reshape(-1, 4)
-    side = heads[:, 2] / HEAD_TO_CASCADE_WIDTH
-    cx = heads[:, 0] + heads[:, 2] / 2
-    cy = heads[:, 1] + heads[:, 3] / 2 + HEAD_CENTRE_ABOVE * side
-    return np.round(np.stack([cx - side / 2, cy - side / 2, side, side], axis=1)).astype(np.int32)
 
 
 class LearnedDetector:
@@ -87,7 +117,9 @@ class LearnedDetector:
         outputs = {o.name for o in self._session.get_outputs()}
         if not {LOC_OUTPUT, SCORE_OUTPUT} <= outputs:
             raise ModelError(f"{self.path} is not a FaceBoxes model (outputs {sorted(outputs)})")
-        self.model_id = self._session.get_modelmeta().custom_metadata_map.get("model_id", "unknown")
+        metadata = self._session.get_modelmeta().custom_metadata_map
+        self.model_id = metadata.get("model_id", "unknown")
+        self.geometry = HeadGeometry.from_metadata(metadata)
         self.provider = self._session.get_providers()[0]
         self._cuda_failed = CUDA in str(wanted) and self.provider != CUDA
         if s.device == "cuda" and self.provider != CUDA:
@@ -105,7 +137,7 @@ class LearnedDetector:
 
     def detect_scored(self, image: NDArray[np.uint8]) -> ScoredBoxes:
         heads = self.detect_heads(image)
-        return ScoredBoxes(to_cascade_geometry(heads.boxes), heads.scores)
+        return ScoredBoxes(self.geometry.to_cascade(heads.boxes), heads.scores)
 
     def detect_heads(self, image: NDArray[np.uint8]) -> ScoredBoxes:
         """The network's own head boxes, in the pixels of `image`, best first."""

@@ -33,16 +33,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from animerec.media import every_nth_frame
-from animerec.paths import FACEBOXES_PATH
+from animerec.paths import PRETRAINED_FACEBOXES_PATH
 from animerec.recognition.detector import CascadeDetector, CascadeSettings
 from animerec.recognition.faceboxes import iou_matrix
 from animerec.recognition.images import cover, load_image
-from animerec.recognition.learned_detector import (
-    HEAD_CENTRE_ABOVE,
-    HEAD_TO_CASCADE_WIDTH,
-    LearnedDetector,
-    LearnedSettings,
-)
+from animerec.recognition.learned_detector import LearnedDetector, LearnedSettings
 from animerec.train import degrade
 from animerec.train.identities import Identity, IdentitySplit, identity_faces, load_identity_split
 
@@ -90,27 +85,18 @@ def video_frames(path: Path, step: int) -> list[Image]:
     return [cover(frame, WIDTH, HEIGHT) for _, frame in every_nth_frame(path, step)]
 
 
-def cascade_to_head(boxes: NDArray[np.int32]) -> Boxes:
-    """The inverse of learned_detector.to_cascade_geometry: where the head box around a cascade box lies."""
-    square = np.asarray(boxes, np.float64).reshape(-1, 4)
-    side = square[:, 2] * HEAD_TO_CASCADE_WIDTH
-    cx = square[:, 0] + square[:, 2] / 2
-    cy = square[:, 1] + square[:, 3] / 2 - HEAD_CENTRE_ABOVE * square[:, 2]
-    return np.stack([cx - side / 2, cy - side / 2, side, side], axis=1).astype(np.float32)
-
-
 class PseudoLabeller:
     """The faces already drawn in a background frame: confident FaceBoxes heads, and the cascade's
     faces that none of them covers (as ignore regions)."""
 
-    def __init__(self, model: Path = FACEBOXES_PATH) -> None:
+    def __init__(self, model: Path = PRETRAINED_FACEBOXES_PATH) -> None:
         settings = LearnedSettings(model=model, score_threshold=0.9, input_height=1080, device="cpu")
         self.learned = LearnedDetector(settings, warmup=False)
         self.cascade = CascadeDetector(CascadeSettings(working_height=0))
 
     def label(self, frame: Image) -> Composite:
         heads = self.learned.detect_heads(frame).boxes.astype(np.float32)
-        cascade = cascade_to_head(self.cascade.detect(frame))
+        cascade = self.learned.geometry.to_head(self.cascade.detect(frame))
         if len(heads) and len(cascade):
             cascade = cascade[iou_matrix(cascade, heads).max(axis=1) <= 0.3]
         return Composite(frame, heads.reshape(-1, 4), cascade)
@@ -251,7 +237,7 @@ def draw_lettering(image: Image, keep_clear: Boxes, rng: np.random.Generator) ->
     subtitle = rng.random() < 0.5
     if subtitle:
         words = [_word(rng, string.ascii_letters, 2, 8) for _ in range(int(rng.integers(1, 5)))]
-        text, letter_height = " ".join(words), rng.uniform(18, 48)
+        text, letter_height = " ".join(words), rng.uniform(10, 40)
         fill = [255, 255, 255] if rng.random() < 0.7 else [80, 235, 255]
     else:
         text, letter_height = _word(rng, string.ascii_uppercase + string.digits, 2, 5), rng.uniform(40, 260)

@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", type=Path, default=VENDORED, help="the weights to start from")
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="the shared data root")
     parser.add_argument("--composites", type=int, default=600, help="composites to render (default 600)")
+    parser.add_argument("--illustrations", type=int, default=150,
+                        help="illustrations of the training identities among the backgrounds (default 150)")
     parser.add_argument("--steps", type=int, default=FitOptions.steps)
     parser.add_argument("--batch", type=int, default=FitOptions.batch)
     parser.add_argument("--learning-rate", type=float, default=FitOptions.learning_rate)
@@ -187,11 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from animerec.export.faceboxes_port import build_faceboxes, read_weights
 
-    cache = args.out.with_name(f"{args.out.stem}_composites_{args.composites}_{args.seed}.npz")
+    cache = args.out.with_name(f"{args.out.stem}_composites_{args.composites}_{args.illustrations}_{args.seed}.npz")
     if cache.is_file():
         composites = load_composites(cache)
     else:
-        composites = render_composites(args.data, args.composites, args.seed)
+        composites = render_composites(args.data, args.composites, args.seed, illustration_count=args.illustrations)
         save_composites(composites, cache)
     with np.load(args.weights) as archive:
         vendored = {key: archive[key] for key in archive.files}
