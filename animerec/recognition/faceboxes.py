@@ -1,6 +1,6 @@
 """FaceBoxes' anchors, SSD decoding and non-maximum suppression, in numpy.
 
-The ONNX model (animerec/models/faceboxes_anime.onnx) stops at the raw outputs: one row per anchor,
+The ONNX models (animerec/models/faceboxes_anime*.onnx) stop at the raw outputs: one row per anchor,
 anchors laid out as below. Everything after that is here, so it can be read and tested without
 the network. Layout (FaceBoxes, Zhang et al. 2017; ../shared/vendor/faceboxes_anime/NOTICE.md):
 three sources of stride 32, 64 and 128 over feature maps of ceil(H / stride) x ceil(W / stride)
