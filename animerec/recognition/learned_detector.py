@@ -3,8 +3,9 @@
 It finds faces the cascade misses (profiles, tilted heads, close-ups, other drawing styles). The
 published weights find only faces of about 96 px and more in a 720p frame (their smallest anchors
 are 32 px on an input trained at about 1024 px); the shipped model, fine-tuned on faces pasted at
-24-400 px, finds them down to about 24 px. Frames are resized to `input_height` (up or down) before
-the network, so that setting trades speed for the smallest face it finds.
+24-400 px, finds most faces from 40 px (the smallest on the naming clips). Frames are resized to
+`input_height` (up or down) before the network, so that setting trades speed for the smallest face
+it finds.
 
 The network's boxes are head boxes; the report crop is defined on the cascade's box, so they are
 mapped to the cascade's geometry (`HeadGeometry.to_cascade`) before anyone sees them. How a model's
