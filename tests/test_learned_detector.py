@@ -243,7 +243,7 @@ def test_geometry_is_measured_from_paired_boxes():
 
     cascade = np.array([[100, 100, 100, 100], [600, 100, 50, 50]], np.int32)
     heads = np.round(PUBLISHED.to_head(cascade[:1])).astype(np.int32)  # a head around the first face only
-    pairs = paired_geometry(cascade, heads, PUBLISHED.to_cascade(heads))
+    pairs = paired_geometry(cascade, heads, PUBLISHED)
     assert len(pairs) == 1
     np.testing.assert_allclose(pairs[0], (PUBLISHED.width_ratio, PUBLISHED.centre_above), atol=0.01)
-    assert paired_geometry(cascade, heads[:0], heads[:0]) == []
+    assert paired_geometry(cascade, heads[:0], PUBLISHED) == []

@@ -21,18 +21,18 @@ from animerec.benchmarks.truth_clips import CLIPS, add_clip_args, config_for_cli
 from animerec.media import every_nth_frame
 from animerec.recognition.detector import CascadeDetector
 from animerec.recognition.faceboxes import iou_matrix
-from animerec.recognition.learned_detector import LearnedDetector
+from animerec.recognition.learned_detector import HeadGeometry, LearnedDetector
 
 PAIRED_IOU = 0.3
 
 
 def paired_geometry(cascade: NDArray[np.int32], heads: NDArray[np.int32],
-                    mapped: NDArray[np.int32]) -> list[tuple[float, float]]:
+                    geometry: HeadGeometry) -> list[tuple[float, float]]:
     """(head width / cascade width, head centre's height above the cascade's in cascade widths)
-    for each cascade box and the head whose mapped box overlaps it most."""
+    for each cascade box and the head whose box, mapped by the model's `geometry`, overlaps it most."""
     if not len(cascade) or not len(heads):
         return []
-    overlap = iou_matrix(cascade.astype(np.float64), mapped.astype(np.float64))
+    overlap = iou_matrix(cascade.astype(np.float64), geometry.to_cascade(heads).astype(np.float64))
     pairs = []
     for i, j in enumerate(overlap.argmax(axis=1)):
         if overlap[i, j] > PAIRED_IOU:
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     for video in videos:
         for _, frame in every_nth_frame(video, args.step):
             heads = learned.detect_heads(frame).boxes
-            pairs += paired_geometry(cascade.detect(frame), heads, learned.geometry.to_cascade(heads))
+            pairs += paired_geometry(cascade.detect(frame), heads, learned.geometry)
     if not pairs:
         print(json.dumps({"model": str(learned.path), "pairs": 0}))
         return 1

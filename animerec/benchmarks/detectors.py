@@ -78,7 +78,8 @@ class SideBySide:
     """The cascade and the learned detector as the pipeline sets them up, run on the same frames."""
 
     def __init__(self, config: Config, thresholds: tuple[float, ...] = ()) -> None:
-        """`thresholds`: the learned scores `sweep` asks for besides the configured one."""
+        """`thresholds`: learned score thresholds measured besides the configured one; the
+        learned detector runs at the lowest of them, `detect` filters back to the configured one."""
         settings = config.learned_settings()
         self.threshold = settings.score_threshold
         self.cascade = CascadeDetector(config.cascade_settings())

@@ -3,9 +3,10 @@
     python -m animerec.train.detector_fit --out /tmp/team/faceboxes_ft.npz [--steps 1200] [--seed 0]
     python -m animerec.export.faceboxes_port --weights /tmp/team/faceboxes_ft.npz -o /tmp/team/faceboxes_ft.onnx
 
-It starts from the vendored weights, renders the composites once (detector_data.py; cached as an
-.npz beside `--out`), then trains on random crops of them with SSD's multibox loss: an anchor is a
-face when it overlaps a true box by IoU >= 0.35 (and every box gets its best anchor), smooth-L1 on
+It starts from the vendored weights (or `--weights`: an earlier run's), renders the composites once
+(detector_data.py; cached as an .npz beside `--out`), then trains on random crops of them with
+SSD's multibox loss: an anchor is a face when it overlaps a true box by IoU >= 0.35 (and every box
+gets its best anchor), smooth-L1 on
 the offsets encoded with the decoder's variances, softmax cross-entropy on faces and on the three
 hardest background anchors per face. BatchNorm stays frozen (batches of a few crops would make its
 statistics noise); the learning rate decays to zero on a cosine. The weights are written in the
