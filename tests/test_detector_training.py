@@ -1,6 +1,8 @@
 """Fine-tuning the learned detector (issue 12, item 2): the composites' boxes, the SSD matching and
 loss on tiny hand-made cases, and a few real training steps of FaceBoxes."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -23,6 +25,7 @@ from animerec.train.detector_fit import (
     VENDORED,
     DetectorTrainer,
     FitOptions,
+    composite_cache,
     encode,
     match,
     multibox_loss,
@@ -196,6 +199,20 @@ def vendored():
         pytest.skip(f"needs the vendored FaceBoxes weights ({VENDORED}), absent on this machine")
     with np.load(VENDORED) as archive:
         return {key: archive[key] for key in archive.files}
+
+
+def test_composites_are_cached_under_a_name_of_their_recipe_and_code(tmp_path, monkeypatch):
+    from animerec.train import detector_data
+
+    out = tmp_path / "ft.npz"
+    cache = composite_cache(out, 600, 150, 0)
+    assert cache.parent == tmp_path and cache == composite_cache(out, 600, 150, 0)
+    assert len({cache, composite_cache(out, 600, 150, 1), composite_cache(out, 600, 400, 0),
+                composite_cache(out, 500, 150, 0)}) == 4
+    changed = tmp_path / "detector_data.py"
+    changed.write_bytes(Path(detector_data.__file__).read_bytes() + b"# a changed recipe\n")
+    monkeypatch.setattr(detector_data, "__file__", str(changed))
+    assert composite_cache(out, 600, 150, 0) != cache
 
 
 def test_weights_read_back_from_keras_are_the_vendored_ones(vendored):

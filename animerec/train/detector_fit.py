@@ -4,11 +4,11 @@
     python -m animerec.export.faceboxes_port --weights /tmp/team/faceboxes_ft.npz -o /tmp/team/faceboxes_ft.onnx
 
 It starts from the vendored weights (or `--weights`: an earlier run's), renders the composites once
-(detector_data.py; cached as an .npz beside `--out`), then trains on random crops of them with
-SSD's multibox loss: an anchor is a face when it overlaps a true box by IoU >= 0.35 (and every box
-gets its best anchor), smooth-L1 on
-the offsets encoded with the decoder's variances, softmax cross-entropy on faces and on the three
-hardest background anchors per face. BatchNorm stays frozen (batches of a few crops would make its
+(detector_data.py; cached as an .npz beside `--out`, named by the code that renders them), then
+trains on random crops of them with SSD's multibox loss: an anchor is a face when it overlaps a
+true box by IoU >= 0.35 (and every box gets its best anchor), smooth-L1 on the offsets encoded
+with the decoder's variances, softmax cross-entropy on faces and on the three hardest background
+anchors per face. BatchNorm stays frozen (batches of a few crops would make its
 statistics noise); the learning rate decays to zero on a cosine. The weights are written in the
 vendored file's PyTorch layout (every SAVE_EVERY steps and at the end), so the export script and
 its model id (a hash of the weights) treat them like the original.
@@ -17,6 +17,7 @@ its model id (a hash of the weights) treat them like the original.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -29,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from animerec.recognition.faceboxes import BGR_MEAN, VARIANCES, anchors, iou_matrix
+from animerec.train import degrade, detector_data
 from animerec.train.detector_data import Boxes, Composite, random_crop, render_composites
 
 MATCH_IOU = 0.35
@@ -156,6 +158,16 @@ class DetectorTrainer:
         return history
 
 
+def composite_cache(out: Path, count: int, illustrations: int, seed: int) -> Path:
+    """Where the composites for weights `out` are cached: named by their count, illustrations and
+    seed and by a digest of the code that renders them, so that a changed recipe renders afresh
+    instead of silently reusing composites an older one made."""
+    digest = hashlib.sha256()
+    for module in (detector_data, degrade):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return out.with_name(f"{out.stem}_composites_{count}_{illustrations}_{seed}_{digest.hexdigest()[:10]}.npz")
+
+
 def load_composites(path: Path) -> list[Composite]:
     with np.load(path) as archive:
         count = int(archive["count"])
@@ -190,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from animerec.export.faceboxes_port import build_faceboxes, read_weights
 
-    cache = args.out.with_name(f"{args.out.stem}_composites_{args.composites}_{args.illustrations}_{args.seed}.npz")
+    cache = composite_cache(args.out, args.composites, args.illustrations, args.seed)
     if cache.is_file():
         composites = load_composites(cache)
     else:
