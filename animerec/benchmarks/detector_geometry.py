@@ -36,8 +36,8 @@ def paired_geometry(cascade: NDArray[np.int32], heads: NDArray[np.int32],
     pairs = []
     for i, j in enumerate(overlap.argmax(axis=1)):
         if overlap[i, j] > PAIRED_IOU:
-            (_, cy, cw), (_, hy, hw) = ((b[0] + b[2] / 2, b[1] + b[3] / 2, b[2]) for b in (cascade[i], heads[j]))
-            pairs.append((float(hw / cw), float((cy - hy) / cw)))
+            (_, cy, cw, ch), (_, hy, hw, hh) = cascade[i].astype(np.float64), heads[j].astype(np.float64)
+            pairs.append((hw / cw, ((cy + ch / 2) - (hy + hh / 2)) / cw))
     return pairs
 
 
