@@ -276,7 +276,9 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         dest="overrides", help="override one configuration value (repeatable)")
     parser.add_argument("--model", type=Path, help="ONNX model (default: the bundled one)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to run the classifier")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"),
+                        help="where to run the ONNX models, the classifier and the learned detector "
+                             "(classifier.device, detector.learned_device)")
     add_detector_arg(parser)
     parser.add_argument("--detector-threads", type=int, metavar="N", help="parallel detector threads")
     parser.add_argument("--working-height", type=int, metavar="PX",
@@ -319,7 +321,9 @@ def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Co
     if args.model is not None:
         overrides.append(f"classifier.model={_toml_string(str(args.model))}")
     if args.device is not None:
+        # One flag for both models: `--device cpu` means no GPU at all (to place them apart, use --set).
         overrides.append(f"classifier.device={_toml_string(args.device)}")
+        overrides.append(f"detector.learned_device={_toml_string(args.device)}")
     if args.detector is not None:
         overrides.append(f"detector.kind={_toml_string(args.detector)}")
     if args.detector_threads is not None:

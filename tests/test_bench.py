@@ -14,6 +14,7 @@ import pytest
 from animerec.benchmarks.analysis import stage_fps
 from animerec.benchmarks.machine import current_rss_mb, machine_info, peak_rss_mb
 from animerec.benchmarks.quality import FoundFace, against_reference, against_truth, match, visible
+from animerec.benchmarks.report import GPU_BEGIN, GPU_END, gpu_section, with_gpu_section
 from animerec.benchmarks.synthetic import PlacedFace
 from animerec.benchmarks.targets import evaluate, load_targets
 
@@ -22,6 +23,7 @@ TOP_KEYS = {"machine", "date", "workloads", "stages_ms", "baselines", "targets"}
 TARGET_KEYS = {"name", "value", "op", "threshold", "met"}
 MACHINE_KEYS = {"cpu", "cores", "ram_gb", "os", "python", "provider"}
 SMOKE_CLIP = ROOT.parent / "shared" / "data" / "videos" / "kon_taoky_report.gif"
+GPU_SECTION = f"{GPU_BEGIN}\n## CUDA against the CPU\n\n| detector | 1.90 |\n{GPU_END}\n"
 STAGES = {"decode", "detect", "crop_per_face", "classify_per_face", "classify_per_batch", "track", "overlay", "encode"}
 
 
@@ -33,9 +35,11 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
     # 48 px and more, so every target gets a value (digimon's wide shots open with none).
     videos = tmp_path_factory.mktemp("videos")
     (videos / SMOKE_CLIP.name).symlink_to(SMOKE_CLIP)
+    # An earlier report with a GPU section: --overwrite replaces the report and keeps that section.
+    (out / "RESULTS.md").write_text(f"stale report\n{GPU_SECTION}", encoding="utf-8")
     completed = subprocess.run(
         [sys.executable, "-m", "animerec", "bench", "--quick", "--json", "-", "--md", str(out / "RESULTS.md"),
-         "--plots", str(out), "--videos-dir", str(videos)],
+         "--plots", str(out), "--videos-dir", str(videos), "--overwrite"],
         cwd=out, capture_output=True, text=True, timeout=600, check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -76,6 +80,8 @@ def test_quick_run_writes_markdown_and_plots_where_asked(quick_run: tuple[dict[s
     _, out, _ = quick_run
     markdown = (out / "RESULTS.md").read_text(encoding="utf-8")
     assert "## Targets" in markdown and "report's loop" in markdown
+    assert "stale report" not in markdown and gpu_section(markdown) == GPU_SECTION
+    assert markdown.index(GPU_BEGIN) < markdown.index("## How this was measured")
     for name in ("fps_by_resolution.png", "live_latency.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
         assert f"]({name})" in markdown
@@ -272,3 +278,13 @@ def test_library_layout_runs_on_a_local_ray_instance(tmp_path: Path) -> None:
     assert (row["done"], row["frames"], row["jobs"]) == (2, 24, 1)
     assert row["description"] == "ray, 1 tasks at a time"
     assert row["videos_per_hour"] > 0 and row["wall_s"] >= row["elapsed_s"] > 0
+
+
+def test_the_gpu_section_is_replaced_in_place_or_added_before_the_method() -> None:
+    report = "# Results\n\n## Memory\n\n## How this was measured\n\nmethod\n"
+    added = with_gpu_section(report, GPU_SECTION)
+    assert added == f"# Results\n\n## Memory\n\n{GPU_SECTION}\n## How this was measured\n\nmethod\n"
+    newer = GPU_SECTION.replace("1.90", "2.10")
+    replaced = with_gpu_section(added, newer)
+    assert gpu_section(replaced) == newer and replaced.count(GPU_BEGIN) == 1 and "1.90" not in replaced
+    assert gpu_section(report) == ""

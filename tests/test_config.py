@@ -110,6 +110,7 @@ def test_command_line_flags_override_the_file(tmp_path):
     assert config.pipeline.detector_threads == 4
     assert config.tracker.max_misses == 5
     assert config.classifier.device == "cpu" and config.classifier.model == "my model.onnx"
+    assert config.detector.learned_device == "cpu"  # --device places both ONNX models
     assert config.pipeline.working_height == 0
     args = parser.parse_args(["--detector-threads", "0"])
     with pytest.raises(UsageError, match=r"pipeline\.detector_threads"):

@@ -240,6 +240,27 @@ def to_markdown(report: Report, plots: Sequence[str] = ()) -> str:
         lines += ["## Plots", ""] + [f"![{name}]({name})" for name in plots] + [""]
     return "\n".join(lines) + "\n" + METHOD
 
+# scripts/gpu_check.sh measures on a CUDA machine, which the bench rarely runs on: its section is
+# written into RESULTS.md between these markers and carried over when the bench rewrites the file.
+GPU_BEGIN = "<!-- gpu_check: written by scripts/gpu_check.sh --results; kept by animerec bench -->"
+GPU_END = "<!-- /gpu_check -->"
+
+
+def gpu_section(markdown: str) -> str:
+    """The gpu_check section of a RESULTS.md, markers included; "" when it has none."""
+    start, end = markdown.find(GPU_BEGIN), markdown.find(GPU_END)
+    return markdown[start:end + len(GPU_END)] + "\n" if 0 <= start < end else ""
+
+
+def with_gpu_section(markdown: str, section: str) -> str:
+    """`markdown` with its gpu_check section replaced by `section` (added before the method when it had none)."""
+    old = gpu_section(markdown)
+    if old:
+        return markdown.replace(old, section)
+    at = markdown.find("## How this was measured")
+    return markdown[:at] + section + "\n" + markdown[at:] if at >= 0 else markdown + "\n" + section
+
+
 FPS_PLOT = "fps_by_resolution.png"
 LATENCY_PLOT = "live_latency.png"
 

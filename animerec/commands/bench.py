@@ -105,7 +105,10 @@ def run(args: argparse.Namespace) -> int:
         plots = [os.path.relpath(args.plots / name, base) for name in names]
     markdown = to_markdown(report, plots)
     if args.md:
-        _write(args.md, markdown)
+        from animerec.benchmarks.report import gpu_section, with_gpu_section
+
+        kept = gpu_section(args.md.read_text(encoding="utf-8")) if args.md.is_file() else ""
+        _write(args.md, with_gpu_section(markdown, kept) if kept else markdown)
     if args.json == "-":
         print(to_json(report))
     elif args.json:
