@@ -1,4 +1,5 @@
-"""Accuracy numbers and the plots people would rather look at, shared by `train` and `eval`."""
+"""Accuracy numbers and the plots people would rather look at, shared by `train`, `eval` and
+`eval-enroll` (few-shot enrolment with a temporary gallery) and the naming benchmark."""
 
 from __future__ import annotations
 
@@ -7,6 +8,13 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from animerec.errors import InputError
+from animerec.media import is_image
+from animerec.recognition.classifier import Scores
+from animerec.recognition.gallery import Character, Gallery, clean_name
+from animerec.recognition.naming import OpenSetDecider
+from animerec.records import UNKNOWN
 
 
 def score(probs: NDArray[np.float32], truth: NDArray[np.int64], labels: tuple[str, ...]) -> dict[str, Any]:
@@ -59,3 +67,55 @@ def format_report(result: dict[str, Any]) -> str:
     for label, accuracy in sorted(result["per_class"].items(), key=lambda kv: kv[1]):
         lines.append(f"  {label:<24} {accuracy:.2%}")
     return "\n".join(lines)
+
+
+def class_files(data_dir: Path, shots: int) -> dict[str, list[Path]]:
+    """The image files of each class folder of `data_dir`, by character name; each must hold more than `shots`."""
+    if shots < 1:
+        raise InputError(f"--shots must be at least 1, got {shots}")
+    if not data_dir.is_dir():
+        raise InputError(f"not a folder: {data_dir}")
+    classes = {}
+    for folder in sorted(p for p in data_dir.iterdir() if p.is_dir()):
+        files = sorted(p for p in folder.iterdir() if p.is_file() and is_image(p))
+        if len(files) <= shots:
+            raise InputError(f"{folder} has {len(files)} image(s): --shots {shots} needs at least {shots + 1}")
+        classes[clean_name(folder.name)] = files
+    if not classes:
+        raise InputError(f"no class folders in {data_dir}")
+    return classes
+
+
+def decided_names(decider: OpenSetDecider, embeddings: NDArray[np.float32]) -> tuple[str, ...]:
+    """The names the recogniser would give faces with these embeddings."""
+    n = len(embeddings)
+    if not n:
+        return ()
+    scores = Scores(np.zeros((n, decider.trained), np.float32), embeddings)
+    return decider.decide(np.zeros((n, 4), np.int32), scores).names
+
+
+def few_shot(decider: OpenSetDecider, model_id: str, embedded: dict[str, NDArray[np.float32]], shots: int,
+             seed: int, negatives: NDArray[np.float32] | None) -> dict[str, float | int | None]:
+    """Enrol `shots` random faces per class, name the rest; the JSON document of the contract."""
+    rng = np.random.default_rng(seed)
+    characters, truth, tests = [], [], []
+    for name, embeddings in embedded.items():
+        order = rng.permutation(len(embeddings))
+        characters.append(Character(name, embeddings[order[:shots]]))
+        tests.append(embeddings[order[shots:]])
+        truth += [name] * (len(embeddings) - shots)
+    with_gallery = decider.with_gallery(Gallery(model_id, tuple(characters)))
+    names = np.array(decided_names(with_gallery, np.concatenate(tests)), dtype=object)
+    false_accept, n_negatives = None, 0
+    if negatives is not None:
+        n_negatives = len(negatives)
+        named = np.array(decided_names(with_gallery, negatives), dtype=object) != UNKNOWN
+        false_accept = float(named.mean()) if n_negatives else 0.0
+    return {
+        "n": len(truth),
+        "top1": float(np.mean(names == np.array(truth, dtype=object))),
+        "known_accept": float(np.mean(names != UNKNOWN)),
+        "false_accept": false_accept,
+        "n_negatives": n_negatives,
+    }

@@ -160,9 +160,9 @@ def test_calibrate_writes_metadata_and_keeps_the_model_id(face_paths, tmp_path, 
 def test_calibration_embeds_each_crop_as_given_and_as_the_runtime_frames_it(face_paths):
     """Prototypes and known faces come from both looks of a crop: as given, and as the report's
     crop around the cascade's typical box shows it standing in a scene (a rim around the face)."""
-    from animerec.commands.calibrate import SEEN_BOX_RATIO, SEEN_SHIFT, SEEN_SIDE, embed_as_seen
-    from animerec.commands.enroll import embed, embed_files
+    from animerec.recognition.calibration import SEEN_BOX_RATIO, SEEN_SHIFT, SEEN_SIDE, embed_as_seen
     from animerec.recognition.crop import framed_in_scene, resize_square
+    from animerec.recognition.embedding import embed, embed_files
 
     classifier = OnnxClassifier(DEFAULT_MODEL_PATH, device="cpu", warmup=False)
     files = face_paths[:3]

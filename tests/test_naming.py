@@ -5,8 +5,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from animerec.commands.calibrate import choose_threshold, fit_scale, prototypes
 from animerec.errors import ModelError, UsageError
+from animerec.recognition.calibration import choose_threshold, fit_scale, prototypes
 from animerec.recognition.classifier import Scores
 from animerec.recognition.gallery import Character, Gallery
 from animerec.recognition.model_info import ModelInfo, OpenSetCalibration

@@ -4,15 +4,14 @@ Each image gives one face (the largest the cascade finds, cut with the report's 
 whole image with --crops); their embeddings go into the gallery under NAME. Nothing is written
 unless at least one face was found, and an existing name is only extended with --append.
 
-The helpers here (listing images, cutting faces, embedding in chunks) are shared by
-`eval-enroll` and `calibrate`, which read faces the same way.
+The helpers here (listing images, cutting faces) are shared by `gallery` and `calibrate`, which
+read faces the same way.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -24,23 +23,21 @@ from animerec.config import STILL_IMAGES, add_config_args, config_from_args
 from animerec.errors import EXIT_OK, EXIT_SKIPPED, InputError, UsageError
 from animerec.media import is_image
 from animerec.outputs import check_output
-from animerec.recognition.classifier import Classifier
 from animerec.recognition.crop import report_crop
 from animerec.recognition.detector import Detector
 from animerec.recognition.detectors import make_detector
+from animerec.recognition.embedding import embed
 from animerec.recognition.gallery import (
     CROP,
     DETECTED,
     Character,
     Gallery,
+    clean_name,
     default_gallery_path,
     load_gallery,
     save_gallery,
 )
 from animerec.recognition.images import CROP_HINT, UnreadableImage, load_image, looks_like_face_crop
-from animerec.records import UNKNOWN
-
-CHUNK = 128  # crops embedded at a time: bounded memory on folders of thousands of images
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -62,16 +59,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def add_gallery_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gallery", type=Path, metavar="PATH",
                         help=f"gallery file (default: {default_gallery_path()})")
-
-
-def clean_name(name: str) -> str:
-    """NFC, so the same name typed on two keyboards (composed or not) is one character."""
-    cleaned = unicodedata.normalize("NFC", name).strip()
-    if not cleaned:
-        raise UsageError("the character name is empty")
-    if cleaned.lower() == UNKNOWN:
-        raise UsageError(f"{UNKNOWN!r} is reserved for faces nobody is recognised as")
-    return cleaned
 
 
 def image_files(inputs: Iterable[Path]) -> list[Path]:
@@ -110,25 +97,6 @@ def face_crops(files: list[Path], detector: Detector | None
             face = largest_face(image, detector)
             hint = CROP_HINT if looks_like_face_crop(image) else "no face found"
             yield path, face, "" if face is not None else hint
-
-
-def embed(classifier: Classifier, crops: Iterable[NDArray[np.uint8]]) -> NDArray[np.float32]:
-    """(n, dim) embeddings, classified CHUNK crops at a time."""
-    chunks, batch = [], []
-    for crop in crops:
-        batch.append(crop)
-        if len(batch) == CHUNK:
-            chunks.append(classifier.classify(batch).embeddings)
-            batch = []
-    if batch:
-        chunks.append(classifier.classify(batch).embeddings)
-    return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
-
-
-def embed_files(classifier: Classifier, files: list[Path]) -> NDArray[np.float32]:
-    """Embeddings of ready face crops; an unreadable one is an error (evaluation sets must be
-    whole): UnreadableImage, an InputError naming the file."""
-    return embed(classifier, (load_image(path) for path in files))
 
 
 def open_for_enrolment(path: Path, model_id: str) -> Gallery:

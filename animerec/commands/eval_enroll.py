@@ -13,19 +13,15 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-from numpy.typing import NDArray
-
 from animerec.commands import examples
-from animerec.commands.calibrate import VIDEO_STEP, add_manifest_args, calibration_unknowns
-from animerec.commands.enroll import clean_name, embed_files
+from animerec.commands.calibrate import add_manifest_args
 from animerec.config import add_config_args, config_from_args
 from animerec.errors import EXIT_OK, InputError, ModelError, UsageError
+from animerec.evaluation import class_files, few_shot
 from animerec.media import is_image
-from animerec.recognition.classifier import Scores
-from animerec.recognition.gallery import Character, Gallery
+from animerec.recognition.calibration import VIDEO_STEP, calibration_unknowns
+from animerec.recognition.embedding import embed_files
 from animerec.recognition.naming import OpenSetDecider
-from animerec.records import UNKNOWN
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,57 +41,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     add_config_args(parser)
     parser.set_defaults(handler=run)
-
-
-def class_files(data_dir: Path, shots: int) -> dict[str, list[Path]]:
-    if shots < 1:
-        raise InputError(f"--shots must be at least 1, got {shots}")
-    if not data_dir.is_dir():
-        raise InputError(f"not a folder: {data_dir}")
-    classes = {}
-    for folder in sorted(p for p in data_dir.iterdir() if p.is_dir()):
-        files = sorted(p for p in folder.iterdir() if p.is_file() and is_image(p))
-        if len(files) <= shots:
-            raise InputError(f"{folder} has {len(files)} image(s): --shots {shots} needs at least {shots + 1}")
-        classes[clean_name(folder.name)] = files
-    if not classes:
-        raise InputError(f"no class folders in {data_dir}")
-    return classes
-
-
-def decide(decider: OpenSetDecider, embeddings: NDArray[np.float32]) -> tuple[str, ...]:
-    """The names the recogniser would give faces with these embeddings."""
-    n = len(embeddings)
-    if not n:
-        return ()
-    scores = Scores(np.zeros((n, decider.trained), np.float32), embeddings)
-    return decider.decide(np.zeros((n, 4), np.int32), scores).names
-
-
-def evaluate(decider: OpenSetDecider, model_id: str, embedded: dict[str, NDArray[np.float32]], shots: int,
-             seed: int, negatives: NDArray[np.float32] | None) -> dict[str, float | int | None]:
-    """Enrol `shots` random faces per class, name the rest; the JSON document of the contract."""
-    rng = np.random.default_rng(seed)
-    characters, truth, tests = [], [], []
-    for name, embeddings in embedded.items():
-        order = rng.permutation(len(embeddings))
-        characters.append(Character(name, embeddings[order[:shots]]))
-        tests.append(embeddings[order[shots:]])
-        truth += [name] * (len(embeddings) - shots)
-    with_gallery = decider.with_gallery(Gallery(model_id, tuple(characters)))
-    names = np.array(decide(with_gallery, np.concatenate(tests)), dtype=object)
-    false_accept, n_negatives = None, 0
-    if negatives is not None:
-        n_negatives = len(negatives)
-        named = np.array(decide(with_gallery, negatives), dtype=object) != UNKNOWN
-        false_accept = float(named.mean()) if n_negatives else 0.0
-    return {
-        "n": len(truth),
-        "top1": float(np.mean(names == np.array(truth, dtype=object))),
-        "known_accept": float(np.mean(names != UNKNOWN)),
-        "false_accept": false_accept,
-        "n_negatives": n_negatives,
-    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     negatives = embed_files(classifier, negative_files) if args.negatives is not None else None
     if args.manifest is not None:
         negatives = calibration_unknowns(classifier, args.manifest, args.data_root, VIDEO_STEP)
-    result = evaluate(decider, classifier.model_id, embedded, args.shots, args.seed, negatives)
+    result = few_shot(decider, classifier.model_id, embedded, args.shots, args.seed, negatives)
     if args.json:
         print(json.dumps(result))
     else:

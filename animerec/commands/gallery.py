@@ -18,16 +18,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from animerec.commands import examples
-from animerec.commands.enroll import add_gallery_arg, clean_name, embed, largest_face
+from animerec.commands.enroll import add_gallery_arg, largest_face
 from animerec.config import STILL_IMAGES, add_config_args, config_from_args
 from animerec.errors import EXIT_FAILURE, EXIT_OK, EXIT_SKIPPED
 from animerec.recognition.classifier import Classifier
 from animerec.recognition.detector import CascadeDetector
+from animerec.recognition.embedding import embed
 from animerec.recognition.gallery import (
     CROP,
     DETECTED,
     Character,
     Gallery,
+    clean_name,
     default_gallery_path,
     load_gallery,
     save_gallery,

@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import tempfile
+import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from numpy.typing import NDArray
 
 from animerec.errors import UsageError
 from animerec.recognition.model_info import decode_array, encode_array
+from animerec.records import UNKNOWN
 
 FORMAT = "animerec-gallery"
 VERSION = 1
@@ -56,6 +58,16 @@ def default_gallery_path() -> Path:
         base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return base / "animerec" / "gallery.json"
 
+
+
+def clean_name(name: str) -> str:
+    """NFC, so the same name typed on two keyboards (composed or not) is one character."""
+    cleaned = unicodedata.normalize("NFC", name).strip()
+    if not cleaned:
+        raise UsageError("the character name is empty")
+    if cleaned.lower() == UNKNOWN:
+        raise UsageError(f"{UNKNOWN!r} is reserved for faces nobody is recognised as")
+    return cleaned
 
 @dataclass(frozen=True, eq=False)
 class Character:
