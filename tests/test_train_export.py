@@ -147,3 +147,32 @@ def test_cosface_trains_and_exports_probabilities(tiny_dataset, tmp_path, capsys
     expected = np.exp(30 * cosines) / np.exp(30 * cosines).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(probs, expected, atol=1e-4)
     np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, atol=1e-5)
+
+
+def test_a_mirrored_export_averages_both_looks_and_gets_its_own_id(tmp_path):
+    """The mean of a face and its mirror image is the same for both: the graph must be exactly
+    that, match Keras, say so in its metadata, and not share its id (galleries) with the plain one."""
+    import onnxruntime as ort
+
+    from animerec.export.onnx_export import convert, parity
+    from animerec.recognition.model_info import ModelInfo
+    from animerec.train.archs import build_seed
+
+    model = build_seed(3, 48)
+    plain, mirrored = ModelInfo(("a", "b", "c"), 48, "seed"), ModelInfo(("a", "b", "c"), 48, "seed", mirrored=True)
+    path = tmp_path / "mirrored.onnx"
+    path.write_bytes(convert(model, mirrored).SerializeToString())
+    faces = np.random.default_rng(2).random((3, 48, 48, 3), dtype=np.float32)
+    assert parity(model, path, faces, mirrored=True).ok
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    as_given = session.run(None, {"image": faces})
+    mirror_images = session.run(None, {"image": np.ascontiguousarray(faces[:, :, ::-1])})
+    for a, b in zip(as_given, mirror_images, strict=True):
+        assert np.abs(a - b).max() < 1e-5
+    plain_path = tmp_path / "plain.onnx"
+    plain_path.write_bytes(convert(model, plain).SerializeToString())
+    plain_session = ort.InferenceSession(str(plain_path), providers=["CPUExecutionProvider"])
+    assert np.abs(plain_session.run(None, {"image": faces})[1] - as_given[1]).max() > 1e-3
+    loaded = OnnxClassifier(path, device="cpu", warmup=False)
+    assert loaded.info.mirrored and not OnnxClassifier(plain_path, device="cpu", warmup=False).info.mirrored
+    assert loaded.model_id != OnnxClassifier(plain_path, device="cpu", warmup=False).model_id

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         rows.append(
             (
                 "default model",
-                f"{DEFAULT_MODEL_PATH} id {classifier.model_id}, {classifier.info.arch}, {classifier.input_size}px",
+                f"{DEFAULT_MODEL_PATH} id {classifier.model_id}, {classifier.info.arch}, {classifier.input_size}px"
+                + (", mirrored looks" if classifier.info.mirrored else ""),
             )
         )
         rows.append(("labels", ", ".join(classifier.labels)))

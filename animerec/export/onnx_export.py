@@ -6,6 +6,10 @@ dynamic batch dimension and converted with `from_function`. The ONNX graph has t
 A model with a cosine head (trained with a margin) gets its softmax over scale x cosine here,
 over the named classes only: an identity model's head also scores the identities that only
 taught the embedding, and those are never names the model gives.
+With `mirrored`, the graph also looks at each face's mirror image (one batch of twice the faces)
+and returns the mean of the two looks: the mean probabilities, the normalised sum of the
+embeddings. Anime faces are drawn near-symmetric but not quite; the mean of two looks is steadier
+evidence (docs/OPEN_SET.md, "Mirrored looks"). It doubles the classifier's work per face.
 A parity check against Keras runs on every export.
 """
 
@@ -59,10 +63,12 @@ def load_trained(model_path: Path) -> tuple[Any, dict[str, Any]]:
     return model, json.loads(metrics_path.read_text())
 
 
-def two_headed(model: Any, cosine_scale: float | None = None, named: int | None = None) -> Any:
+def two_headed(model: Any, cosine_scale: float | None = None, named: int | None = None,
+               mirrored: bool = False) -> Any:
     """The same weights with a second output: the L2-normalised embedding. With `cosine_scale`
     the model's output is cosines, and the first output becomes softmax(scale x cosine) over its
-    first `named` columns (all of them when None)."""
+    first `named` columns (all of them when None). With `mirrored`, both outputs are the mean of
+    the face and its mirror image."""
     import keras
     import tensorflow as tf
 
@@ -71,7 +77,16 @@ def two_headed(model: Any, cosine_scale: float | None = None, named: int | None 
     probs = model.outputs[0]
     if cosine_scale is not None:
         probs = keras.layers.Lambda(lambda t: tf.nn.softmax(cosine_scale * t[:, :named], axis=1))(probs)
-    return keras.Model(model.inputs, [probs, normalised])
+    heads = keras.Model(model.inputs, [probs, normalised])
+    if not mirrored:
+        return heads
+    image = keras.Input(model.inputs[0].shape[1:])
+    both = keras.layers.Lambda(lambda t: tf.concat([t, tf.reverse(t, axis=[2])], axis=0))(image)
+    both_probs, both_embeddings = heads(both)
+    mean_probs = keras.layers.Lambda(lambda t: tf.add(*tf.split(t, 2)) / 2)(both_probs)
+    mean_embedding = keras.layers.Lambda(lambda t: tf.math.l2_normalize(tf.add(*tf.split(t, 2)), axis=1))(
+        both_embeddings)
+    return keras.Model(image, [mean_probs, mean_embedding])
 
 
 def cosine_scale(metrics: dict[str, Any]) -> float | None:
@@ -81,13 +96,15 @@ def cosine_scale(metrics: dict[str, Any]) -> float | None:
 
 
 def convert(model: Any, info: ModelInfo, scale: float | None = None) -> Any:
-    """Return the ONNX ModelProto, outputs named and metadata (with the model id) attached."""
+    """Return the ONNX ModelProto, outputs named and metadata (with the model id) attached.
+    A mirrored graph gets another id than the plain one: its embeddings differ, so a gallery
+    enrolled with one must be re-embedded for the other."""
     import tensorflow as tf
     import tf2onnx
 
     size = info.input_size
     spec = (tf.TensorSpec((None, size, size, 3), tf.float32, name="image"),)
-    heads = two_headed(model, scale, len(info.labels))
+    heads = two_headed(model, scale, len(info.labels), info.mirrored)
 
     @tf.function(input_signature=spec)
     def serve(image: Any) -> Any:
@@ -96,7 +113,7 @@ def convert(model: Any, info: ModelInfo, scale: float | None = None) -> Any:
 
     proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=OPSET)
     _rename_outputs(proto, [PROBS_OUTPUT, EMBEDDING_OUTPUT])
-    model_id = weights_id(proto)
+    model_id = weights_id(proto, info.mirrored)
     del proto.metadata_props[:]
     for key, value in replace(info, model_id=model_id).to_metadata().items():
         entry = proto.metadata_props.add()
@@ -105,17 +122,18 @@ def convert(model: Any, info: ModelInfo, scale: float | None = None) -> Any:
     return proto
 
 
-def weights_id(proto: Any) -> str:
-    """A hash of the weights alone: the same network exported twice gets the same id. Tensor
-    names are left out (tf2onnx numbers its constants anew in every export) and the tensors are
-    hashed in the order of their contents, so only what the weights are counts."""
+def weights_id(proto: Any, mirrored: bool = False) -> str:
+    """A hash of the weights alone (and of whether the graph looks twice): the same network
+    exported twice gets the same id. Tensor names are left out (tf2onnx numbers its constants anew
+    in every export) and the tensors are hashed in the order of their contents, so only what the
+    weights are counts."""
     from onnx import numpy_helper
 
     tensors = sorted(
         hashlib.sha256(f"{array.dtype}{array.shape}".encode() + array.tobytes()).digest()
         for array in (numpy_helper.to_array(tensor) for tensor in proto.graph.initializer)
     )
-    return hashlib.sha256(b"".join(tensors)).hexdigest()[:16]
+    return hashlib.sha256(b"".join(tensors) + (b"mirrored" if mirrored else b"")).hexdigest()[:16]
 
 
 def _rename_outputs(proto: Any, names: list[str]) -> None:
@@ -128,12 +146,12 @@ def _rename_outputs(proto: Any, names: list[str]) -> None:
 
 
 def parity(model: Any, onnx_path: Path, real_inputs: NDArray[np.float32] | None, scale: float | None = None,
-           seed: int = 0, named: int | None = None) -> Parity:
+           seed: int = 0, named: int | None = None, mirrored: bool = False) -> Parity:
     """Max absolute difference between Keras and ONNX Runtime, on both outputs."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    heads = two_headed(model, scale, named)
+    heads = two_headed(model, scale, named, mirrored)
     size = int(model.inputs[0].shape[1])
 
     def worst(batch: NDArray[np.float32]) -> float:
@@ -148,7 +166,7 @@ def parity(model: Any, onnx_path: Path, real_inputs: NDArray[np.float32] | None,
 
 
 def export(
-    model_path: Path, out_path: Path, real_crops: list[NDArray[np.uint8]] | None = None
+    model_path: Path, out_path: Path, real_crops: list[NDArray[np.uint8]] | None = None, mirrored: bool = False
 ) -> tuple[ModelInfo, Parity]:
     """Convert, write `out_path`, and fail (removing the file) if parity is not within tolerance
     on random inputs or on `real_crops` (BGR face crops, preprocessed as at run time)."""
@@ -161,12 +179,13 @@ def export(
         input_size=int(model.inputs[0].shape[1]),
         arch=str(metrics["arch"]),
         metrics={k: validation[k] for k in ("n", "top1", "top3", "per_class") if k in validation},
+        mirrored=mirrored,
     )
     scale = cosine_scale(metrics)
     proto = convert(model, info, scale)
     onnx.save(proto, str(out_path))
     real_inputs = to_model_input(real_crops, info.input_size) if real_crops else None
-    result = parity(model, out_path, real_inputs, scale, named=len(info.labels))
+    result = parity(model, out_path, real_inputs, scale, named=len(info.labels), mirrored=mirrored)
     if not result.ok:
         out_path.unlink(missing_ok=True)
         raise AnimerecError(

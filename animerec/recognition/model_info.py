@@ -107,6 +107,7 @@ class ModelInfo:
     color_order: str = COLOR_ORDER
     scaling: str = SCALING
     open_set: OpenSetCalibration | None = None  # None until `animerec calibrate` has run
+    mirrored: bool = False  # the graph also looks at each face's mirror image (export --mirrored)
 
     def to_metadata(self) -> dict[str, str]:
         metadata = {
@@ -117,6 +118,7 @@ class ModelInfo:
             PREFIX + "metrics": json.dumps(self.metrics),
             PREFIX + "color_order": self.color_order,
             PREFIX + "scaling": self.scaling,
+            PREFIX + "mirrored": json.dumps(self.mirrored),
         }
         if self.open_set is not None:
             metadata[OPEN_SET_KEY] = self.open_set.to_json()
@@ -135,6 +137,7 @@ class ModelInfo:
             color_order=metadata.get(PREFIX + "color_order", COLOR_ORDER),
             scaling=metadata.get(PREFIX + "scaling", SCALING),
             open_set=open_set,
+            mirrored=bool(json.loads(metadata.get(PREFIX + "mirrored", "false"))),
         )
         if (info.color_order, info.scaling) != (COLOR_ORDER, SCALING):
             raise ValueError(f"unsupported input convention {info.color_order} {info.scaling}")
