@@ -101,7 +101,7 @@ def main() -> int:
                         help="also write the table into this RESULTS.md (its gpu_check section)")
     args = parser.parse_args()
     try:
-        LearnedDetector(LearnedSettings(device="cuda"), warmup=False)  # raises unless CUDA really loads
+        detector = LearnedDetector(LearnedSettings(device="cuda"), warmup=False)  # raises unless CUDA loads
     except ModelError as error:
         print(f"gpu_check: no usable CUDA GPU here ({error}); nothing was measured.", file=sys.stderr)
         return 1
@@ -112,7 +112,9 @@ def main() -> int:
     gpu = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
                          capture_output=True, text=True).stdout.strip().replace(", ", ", driver ")
     lines = [f"## CUDA against the CPU (`scripts/gpu_check.sh`, {datetime.date.today()})", "",
-             f"{gpu}; ONNX Runtime {ort.__version__}, both models on {CUDA} (confirmed per session); "
+             f"{gpu}; ONNX Runtime {ort.__version__}, both models on {CUDA} (confirmed per session): "
+             f"classifier {DEFAULT_MODEL_PATH.name} {OnnxClassifier(DEFAULT_MODEL_PATH, warmup=False).model_id}, "
+             f"detector {FACEBOXES_PATH.name} {detector.model_id}; "
              f"{len(frames)} demo.mp4 frames (scaled to each row's size), {len(crops)} sample crops. "
              "The detector's CPU runs use 2 ONNX Runtime threads (the pipeline's budget), the classifier's "
              "its default; milliseconds are medians; parity is the largest |CUDA - CPU| over the raw outputs.",

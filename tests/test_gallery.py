@@ -153,9 +153,12 @@ def test_framing_round_trips_and_an_older_file_without_it_still_loads(tmp_path):
     assert mixed.get("a").framing == ""  # a mix of both: not one framing any more
 
 
-def test_another_models_gallery_says_how_to_migrate(two):
-    with pytest.raises(GalleryError, match="animerec gallery migrate"):
+def test_another_models_gallery_says_how_to_migrate(two, tmp_path):
+    with pytest.raises(GalleryError, match="`animerec gallery migrate` embeds"):
         two.check_model("model-b")
+    mine = tmp_path / "my gallery.json"  # not the default one: the command must name it, quoted
+    with pytest.raises(GalleryError, match=f"`animerec gallery migrate --gallery '{mine}'` embeds"):
+        two.check_model("model-b", mine)
 
 
 # The real thing: `animerec gallery migrate` with the bundled model, the cascade and real images.

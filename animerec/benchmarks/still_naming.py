@@ -38,6 +38,7 @@ from animerec.config import Config
 from animerec.errors import ModelError
 from animerec.evaluation import class_files, few_shot
 from animerec.paths import DEFAULT_MODEL_PATH
+from animerec.progress import tracked
 from animerec.recognition.calibration import VIDEO_STEP, calibration_unknowns
 from animerec.recognition.classifier import OnnxClassifier
 from animerec.recognition.crop import resize_square
@@ -100,11 +101,11 @@ def found_name(recognizer: Recognizer, face: NDArray[np.uint8], surround: NDArra
     return faces.names[pairs[0][0]] if pairs else None
 
 
-def runtime_names(recognizer: Recognizer, files: Sequence[Path]) -> Iterator[str | None]:
+def runtime_names(recognizer: Recognizer, files: Sequence[Path], desc: str) -> Iterator[str | None]:
     """`found_name` for each file, the next file (mirrored) as its scene."""
     images = [load_image(path) for path in files]
-    for i, image in enumerate(images):
-        yield found_name(recognizer, image, images[(i + 1) % len(images)])
+    for i in tracked(range(len(images)), desc, "face"):
+        yield found_name(recognizer, images[i], images[(i + 1) % len(images)])
 
 
 def measure(model: Path, faces: StillFaces, config: Config, seeds: int = SEEDS, shots: int = SHOTS) -> dict[str, Any]:
@@ -121,8 +122,8 @@ def measure(model: Path, faces: StillFaces, config: Config, seeds: int = SEEDS, 
     unseen_scores = classifier.classify([load_image(p) for p in faces.unseen])
     tight_unseen = np.array(decider.decide(np.zeros((len(faces.unseen), 4), np.int32), unseen_scores).names,
                             dtype=object)
-    runtime_known = list(runtime_names(recognizer, faces.known))
-    runtime_unseen = list(runtime_names(recognizer, faces.unseen))
+    runtime_known = list(runtime_names(recognizer, faces.known, f"{model.name}: known faces in scenes"))
+    runtime_unseen = list(runtime_names(recognizer, faces.unseen, f"{model.name}: unseen faces in scenes"))
     found = np.array([n is not None for n in runtime_known])
     found_unseen = [n for n in runtime_unseen if n is not None]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import tempfile
 import unicodedata
@@ -35,7 +36,6 @@ VERSION = 1
 CROP = "crop"  # framing: the whole image is the face
 DETECTED = "detected"  # framing: the largest face the cascade found, cut with the report's crop
 UNKNOWN_FRAMING = ""  # galleries written before framing was recorded, or a mix of both
-MIGRATE_HINT = "`animerec gallery migrate` embeds its faces again from their source images with this model"
 GALLERY_ENV = "ANIMEREC_GALLERY"  # overrides the default path, e.g. for tests or a shared setup
 
 
@@ -139,10 +139,13 @@ class Gallery:
     def check_model(self, model_id: str, path: Path | str = "the gallery") -> None:
         """Refuse embeddings made by another network: they would match at random."""
         if self.model_id != model_id:
+            command = "animerec gallery migrate"
+            if isinstance(path, Path) and path != default_gallery_path():  # an explicit --gallery: name it
+                command += f" --gallery {shlex.quote(str(path))}"
             raise GalleryError(
                 f"{path} was enrolled with model {self.model_id or '(no id)'}, but this model is "
-                f"{model_id or '(no id)'}: embeddings of different models cannot be compared. {MIGRATE_HINT}, "
-                "or pass --gallery with another file"
+                f"{model_id or '(no id)'}: embeddings of different models cannot be compared. `{command}` "
+                "embeds its faces again from their source images with this model, or pass --gallery with another file"
             )
 
     def to_json(self) -> dict[str, Any]:
