@@ -64,3 +64,8 @@ def test_a_small_real_run_measures_the_bundled_model(shared_data: Path, capsys: 
     assert result["val_top1"] > 0.8 and result["known_accepted_tight"] > 0.7
     assert result["unseen_named_tight"] < result["known_accepted_tight"]
     assert result["known_accepted_tight"] <= result["val_top1"] + 0.05
+
+
+def test_without_the_shared_data_it_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--data", str(tmp_path)]) == 1
+    assert f"no shared data at {tmp_path}" in capsys.readouterr().err

@@ -34,6 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from animerec.benchmarks.quality import match
+from animerec.benchmarks.truth_clips import SHARED_DATA, shared_data_present
 from animerec.config import Config
 from animerec.errors import ModelError
 from animerec.evaluation import class_files, few_shot
@@ -50,7 +51,6 @@ from animerec.recognition.recognizer import Recognizer
 from animerec.records import UNKNOWN
 from animerec.train.identities import DEFAULT_MANIFEST, load_identity_split
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 FACE_SIDE = 192  # a face's side in its scene: mid-range for the clips' 40-260 px
 SHOTS, SEEDS = 5, 3
 
@@ -175,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="about this many faces per set (0: all)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout instead of the table")
     args = parser.parse_args(argv)
+    if not shared_data_present(args.data):
+        print(f"no shared data at {args.data}: nothing to do", file=sys.stderr)
+        return 1
     config = Config()
     config = replace(config, detector=replace(config.detector, kind=args.detector),
                      pipeline=replace(config.pipeline, working_height=0))
