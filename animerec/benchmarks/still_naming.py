@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 from animerec.benchmarks.quality import match
 from animerec.benchmarks.truth_clips import SHARED_DATA, shared_data_present
 from animerec.config import Config
-from animerec.errors import ModelError
+from animerec.errors import InputError, ModelError
 from animerec.evaluation import class_files, few_shot
 from animerec.paths import DEFAULT_MODEL_PATH
 from animerec.progress import tracked
@@ -73,7 +73,7 @@ class StillFaces:
         split = load_identity_split(manifest, data)
         known = [(path, identity.name) for identity in split.named_val for path in identity.files]
         if len(split.test) != 1:
-            raise ModelError(f"{manifest}: expected one test folder, found {len(split.test)}")
+            raise InputError(f"{manifest}: expected one test folder, found {len(split.test)}")
         unseen = sorted(p for p in split.test[0].rglob("*") if p.is_file())
         known, unseen = _thinned(known, limit), _thinned(unseen, limit)
         return cls(tuple(p for p, _ in known), tuple(n for _, n in known), tuple(unseen), split.test[0],
