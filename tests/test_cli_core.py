@@ -10,6 +10,8 @@ import pytest
 
 from animerec import __version__
 from animerec.cli import main
+from animerec.paths import DEFAULT_MODEL_PATH
+from animerec.recognition.classifier import OnnxClassifier
 
 
 @pytest.fixture
@@ -107,6 +109,8 @@ def test_version_and_doctor():
         "camera",
     ):
         assert needle in doctor.stdout
+    info = OnnxClassifier(DEFAULT_MODEL_PATH, device="cpu", warmup=False).info
+    assert info.mirrored == ("mirrored looks" in doctor.stdout)  # the shipped model says how it looks
 
 
 @pytest.mark.parametrize("raised", [KeyboardInterrupt(), ImportError("initialization failed")])
