@@ -37,7 +37,7 @@ from animerec.benchmarks.quality import match
 from animerec.benchmarks.truth_clips import SHARED_DATA, shared_data_present
 from animerec.config import Config
 from animerec.errors import InputError, ModelError
-from animerec.evaluation import class_files, few_shot
+from animerec.evaluation import class_files, decided_names, few_shot
 from animerec.paths import DEFAULT_MODEL_PATH
 from animerec.progress import tracked
 from animerec.recognition.calibration import VIDEO_STEP, calibration_unknowns
@@ -101,9 +101,8 @@ def found_name(recognizer: Recognizer, face: NDArray[np.uint8], surround: NDArra
     return faces.names[pairs[0][0]] if pairs else None
 
 
-def runtime_names(recognizer: Recognizer, files: Sequence[Path], desc: str) -> Iterator[str | None]:
-    """`found_name` for each file, the next file (mirrored) as its scene."""
-    images = [load_image(path) for path in files]
+def runtime_names(recognizer: Recognizer, images: Sequence[NDArray[np.uint8]], desc: str) -> Iterator[str | None]:
+    """`found_name` for each image, the next image (mirrored) as its scene."""
     for i in tracked(range(len(images)), desc, "face"):
         yield found_name(recognizer, images[i], images[(i + 1) % len(images)])
 
@@ -117,13 +116,13 @@ def measure(model: Path, faces: StillFaces, config: Config, seeds: int = SEEDS, 
     recognizer = Recognizer(make_detector(config), classifier, decider=decider)
     truth = np.array(faces.known_names, dtype=object)
 
-    known_scores = classifier.classify([load_image(p) for p in faces.known])
-    tight_known = np.array(decider.decide(np.zeros((len(truth), 4), np.int32), known_scores).names, dtype=object)
-    unseen_scores = classifier.classify([load_image(p) for p in faces.unseen])
-    tight_unseen = np.array(decider.decide(np.zeros((len(faces.unseen), 4), np.int32), unseen_scores).names,
-                            dtype=object)
-    runtime_known = list(runtime_names(recognizer, faces.known, f"{model.name}: known faces in scenes"))
-    runtime_unseen = list(runtime_names(recognizer, faces.unseen, f"{model.name}: unseen faces in scenes"))
+    known_images = [load_image(p) for p in faces.known]
+    unseen_images = [load_image(p) for p in faces.unseen]
+    known_scores = classifier.classify(known_images)
+    tight_known = np.array(decided_names(decider, known_scores.embeddings), dtype=object)
+    tight_unseen = np.array(decided_names(decider, classifier.classify(unseen_images).embeddings), dtype=object)
+    runtime_known = list(runtime_names(recognizer, known_images, f"{model.name}: known faces in scenes"))
+    runtime_unseen = list(runtime_names(recognizer, unseen_images, f"{model.name}: unseen faces in scenes"))
     found = np.array([n is not None for n in runtime_known])
     found_unseen = [n for n in runtime_unseen if n is not None]
 
