@@ -23,6 +23,7 @@ from animerec.errors import UsageError
 from animerec.paths import FACEBOXES_PATH
 from animerec.recognition.detector import CascadeSettings
 from animerec.recognition.learned_detector import LearnedSettings
+from animerec.recognition.second_look import SecondLookSettings
 
 
 def _f(default: Any, low: float | None = None, high: float | None = None, *,
@@ -78,6 +79,10 @@ class DetectorConfig(Section):
     learned_height: int = _f(720, 0, 4320, unit="px")  # frames resized to this for the network; 0 = as is
     learned_threads: int = _f(1, 1, 16)  # ONNX Runtime threads per detector thread
     learned_device: str = _f("auto", choices=("auto", "cpu", "cuda"))
+    # Each new learned box is looked at again, zoomed so it is `confirm_side` px wide, and kept only
+    # where the learned detector finds it there with at least `confirm_threshold` (0 = no second look).
+    confirm_threshold: float = _f(0.7, 0.0, 0.99)
+    confirm_side: int = _f(256, 32, 1024, unit="px")
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,10 @@ class Config:
             threads=d.learned_threads,
             device=d.learned_device,
         )
+
+    def second_look_settings(self) -> SecondLookSettings:
+        """The detector section's `confirm_*` keys, as the learned detector's second look takes them."""
+        return SecondLookSettings(threshold=self.detector.confirm_threshold, side=self.detector.confirm_side)
 
     def model_path(self) -> Path:
         from animerec.paths import DEFAULT_MODEL_PATH

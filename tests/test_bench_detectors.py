@@ -54,7 +54,7 @@ def test_both_keeps_every_cascade_box_and_adds_the_learned_ones_elsewhere() -> N
     learned = ScoredBoxes(np.array([[2, 2, 50, 50], [300, 0, 80, 80]]), np.array([0.9, 0.8]))
     detections = Detections(cascade, learned)
     assert detections.boxes("both") == [(0, 0, 50, 50), (300, 0, 80, 80)]
-    assert detections.learned_only().boxes.tolist() == [[300, 0, 80, 80]]
+    assert detections.learned_only().learned.boxes.tolist() == [[300, 0, 80, 80]]
     assert detections.boxes("learned") == [(2, 2, 50, 50), (300, 0, 80, 80)]
 
 

@@ -15,7 +15,7 @@ from animerec.config import Config, add_config_args, config_from_args, load_conf
 from animerec.errors import ModelError, UsageError
 from animerec.paths import PRETRAINED_FACEBOXES_PATH
 from animerec.recognition.detector import CascadeDetector, ScoredBoxes
-from animerec.recognition.detectors import MergedDetector, describe, make_detector, merge
+from animerec.recognition.detectors import ConfirmedDetector, MergedDetector, describe, make_detector, merge
 from animerec.recognition.faceboxes import BGR_MEAN, anchors, decode, iou_matrix, nms
 from animerec.recognition.learned_detector import PUBLISHED, HeadGeometry, LearnedDetector, LearnedSettings
 
@@ -176,7 +176,9 @@ def test_detector_kind_is_checked_and_builds_that_detector():
     assert isinstance(both, MergedDetector)
     assert describe(both).startswith("both: FaceBoxes model ")
     learned = make_detector(load_config(overrides=["detector.kind=learned", "detector.learned_height=360"]))
-    assert isinstance(learned, LearnedDetector) and learned.settings.input_height == 360
+    assert isinstance(learned, ConfirmedDetector) and learned.learned.settings.input_height == 360
+    alone = make_detector(load_config(overrides=["detector.kind=learned", "detector.confirm_threshold=0"]))
+    assert isinstance(alone, LearnedDetector) and describe(alone).endswith("no second look")
 
 
 def test_detector_flag_sets_the_kind():
@@ -215,6 +217,7 @@ def test_doctor_shows_the_detector(capsys, learned):
     main(["doctor", "--camera", "99"])
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("detector"))
     assert "cascade by default" in row and f"faceboxes_anime_tuned.onnx id {learned.model_id} on" in row
+    assert row.endswith("its boxes confirmed by a second look at 256 px from 0.7")
     assert len(learned.model_id) == 16
 
 

@@ -5,16 +5,19 @@ the pipeline's settings (detectors.make_detector's), measured three ways:
   from a screen), by face side in source pixels (quality.recall_by_size);
 - the boxes `both` adds to the cascade's on the real clips of ../shared/data/videos (held aside:
   the learned detector never trained on them): every one is cut into a contact sheet, to be
-  counted by eye, since those clips have no truth and most added boxes are faces the cascade missed;
+  counted by eye, since those clips have no truth and most added boxes are faces the cascade
+  missed; the boxes the second look (second_look.py) turns away get a sheet of their own;
 - milliseconds per frame with the cascade's working height and the learned detector's input
   height at 360, 540 and 720 (wall and CPU time of one thread, OpenCV limited to one thread).
 
-    python -m animerec.benchmarks.detectors [--step N] [--sheets DIR] [--thresholds 0.5,0.7,0.9]
+    python -m animerec.benchmarks.detectors [--step N] [--sheets DIR] [--thresholds 0.5,0.7,0.9] \
+        [--looks 0.5,0.7,0.9]
 
 With --thresholds, the recall of `both` and the boxes it adds are also given at each learned
 score threshold (one pass: the learned detector runs at the lowest, its boxes filtered by score;
-greedy NMS makes that the same as running at each). JSON on standard output. The sheets hold
-artwork: they go to DIR (default /tmp), never the repository.
+greedy NMS makes that the same as running at each); with --looks, at each second look threshold.
+Each tile of a sheet reads: frame, learned score, second look score. JSON on standard output. The
+sheets hold artwork: they go to DIR (default /tmp), never the repository.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ from animerec.benchmarks.truth_clips import CLIPS, TruthClip, add_clip_args, con
 from animerec.config import Config
 from animerec.media import every_nth_frame
 from animerec.recognition.detector import CascadeDetector, ScoredBoxes
-from animerec.recognition.detectors import merge
+from animerec.recognition.detectors import added, make_detector, merge
 from animerec.recognition.learned_detector import LearnedDetector
+from animerec.recognition.second_look import SecondLook
 
 KINDS = ("cascade", "learned", "both")
 HEIGHTS = (360, 540, 720)
@@ -49,10 +53,12 @@ MARGIN = 0.25  # context around a box on its tile, as a share of its side
 
 @dataclasses.dataclass(frozen=True)
 class Detections:
-    """Both detectors' boxes on one frame; `both` is their merge (detectors.merge)."""
+    """Both detectors' boxes on one frame, and the second look's score of each learned box (none:
+    no second look); `both` is their merge (detectors.merge)."""
 
     cascade: ScoredBoxes
     learned: ScoredBoxes
+    looks: NDArray[np.float32] | None = None
 
     def boxes(self, kind: str) -> list[tuple[int, int, int, int]]:
         if kind == "cascade":
@@ -63,56 +69,73 @@ class Detections:
             found = merge(self.cascade, self.learned)
         return [(int(x), int(y), int(w), int(h)) for x, y, w, h in found.boxes]
 
-    def at(self, threshold: float) -> Detections:
-        """The same detections with the learned boxes scoring under `threshold` dropped."""
+    def at(self, threshold: float, look: float = 0.0) -> Detections:
+        """The same detections with the learned boxes scoring under `threshold`, or under `look`
+        when looked at again, dropped."""
         keep = self.learned.scores >= threshold
-        return Detections(self.cascade, ScoredBoxes(self.learned.boxes[keep], self.learned.scores[keep]))
+        if self.looks is not None:
+            keep &= self.looks >= look
+        looks = None if self.looks is None else self.looks[keep]
+        return Detections(self.cascade, ScoredBoxes(self.learned.boxes[keep], self.learned.scores[keep]), looks)
 
-    def learned_only(self) -> ScoredBoxes:
-        """The boxes `both` adds to the cascade's (merge keeps every cascade box first)."""
-        merged = merge(self.cascade, self.learned)
-        return ScoredBoxes(merged.boxes[len(self.cascade):], merged.scores[len(self.cascade):])
+    def learned_only(self) -> Detections:
+        """The learned boxes `both` adds to the cascade's (merge keeps every cascade box first)."""
+        new = added(self.cascade, self.learned)
+        looks = None if self.looks is None else self.looks[new]
+        none = ScoredBoxes(np.zeros((0, 4), np.int32), np.zeros(0, np.float32))
+        return Detections(none, ScoredBoxes(self.learned.boxes[new], self.learned.scores[new]), looks)
 
 
 class SideBySide:
-    """The cascade and the learned detector as the pipeline sets them up, run on the same frames."""
+    """The cascade and the learned detector as the pipeline sets them up, run on the same frames,
+    with the second look's score of every learned box."""
 
     def __init__(self, config: Config, thresholds: tuple[float, ...] = ()) -> None:
         """`thresholds`: learned score thresholds measured besides the configured one; the
         learned detector runs at the lowest of them, `detect` filters back to the configured one."""
         settings = config.learned_settings()
         self.threshold = settings.score_threshold
+        self.look_threshold = config.detector.confirm_threshold
         self.cascade = CascadeDetector(config.cascade_settings())
         lowest = min((self.threshold, *thresholds))
         self.learned = LearnedDetector(dataclasses.replace(settings, score_threshold=lowest))
+        look = config.second_look_settings()
+        self.second_look = SecondLook(self.learned, look) if look.threshold > 0 else None
 
     def detect_all(self, frame: NDArray[np.uint8]) -> Detections:
         """Both detectors' boxes, the learned ones down to the lowest threshold asked for."""
-        return Detections(self.cascade.detect_scored(frame), self.learned.detect_scored(frame))
+        learned = self.learned.detect_scored(frame)
+        looks = None if self.second_look is None else self.second_look.scores(frame, learned.boxes)
+        return Detections(self.cascade.detect_scored(frame), learned, looks)
 
     def detect(self, frame: NDArray[np.uint8]) -> Detections:
         """Both detectors' boxes at the configured settings."""
-        return self.detect_all(frame).at(self.threshold)
+        return self.detect_all(frame).at(self.threshold, self.look_threshold)
 
 
 def recall_on_clip(clip: TruthClip, detectors: SideBySide, step: int, thresholds: tuple[float, ...] = (),
-                   ) -> dict[str, Any]:
+                   looks: tuple[float, ...] = ()) -> dict[str, Any]:
     """Recall by face size for each kind on every `step`-th frame of a naming clip, and of `both`
-    at each of `thresholds`."""
+    at each of `thresholds` (learned scores) and of `looks` (second look scores)."""
     found: dict[str, list[list[tuple[int, int, int, int]]]] = {kind: [] for kind in KINDS}
     swept: dict[float, list[list[tuple[int, int, int, int]]]] = {t: [] for t in thresholds}
+    looked: dict[float, list[list[tuple[int, int, int, int]]]] = {c: [] for c in looks}
     truth = []
     for index, frame in every_nth_frame(clip.path, step):
         everything = detectors.detect_all(frame)
-        detections = everything.at(detectors.threshold)
+        detections = everything.at(detectors.threshold, detectors.look_threshold)
         for kind in KINDS:
             found[kind].append(detections.boxes(kind))
         for threshold in thresholds:
-            swept[threshold].append(everything.at(threshold).boxes("both"))
+            swept[threshold].append(everything.at(threshold, detectors.look_threshold).boxes("both"))
+        for look in looks:
+            looked[look].append(everything.at(detectors.threshold, look).boxes("both"))
         truth.append(clip.truth[index])
     result = {"clip": clip.name, "frames": len(truth), **{kind: recall_by_size(found[kind], truth) for kind in KINDS}}
     if thresholds:
         result["both_by_threshold"] = {str(t): recall_by_size(swept[t], truth) for t in thresholds}
+    if looks:
+        result["both_by_look"] = {str(c): recall_by_size(looked[c], truth) for c in looks}
     return result
 
 
@@ -136,28 +159,41 @@ def contact_sheet(tiles: list[NDArray[np.uint8]], path: Path) -> None:
 
 
 def learned_only_on(video: Path, detectors: SideBySide, step: int, sheets: Path,
-                    thresholds: tuple[float, ...] = ()) -> dict[str, Any]:
+                    thresholds: tuple[float, ...] = (), looks: tuple[float, ...] = ()) -> dict[str, Any]:
     """The boxes `both` adds to the cascade's on a real clip, and their contact sheet; how many it
-    adds at each of `thresholds`."""
-    tiles, added, sampled = [], 0, 0
+    adds at each of `thresholds` and `looks`. The boxes the second look drops get a sheet of their
+    own, so that both can be counted by eye."""
+    kept: list[NDArray[np.uint8]] = []
+    dropped: list[NDArray[np.uint8]] = []
+    added_boxes = sampled = 0
     swept = dict.fromkeys(thresholds, 0)
+    looked = dict.fromkeys(looks, 0)
     for index, frame in every_nth_frame(video, step):
         sampled += 1
         everything = detectors.detect_all(frame)
         for threshold in thresholds:
-            swept[threshold] += len(everything.at(threshold).learned_only())
+            swept[threshold] += len(everything.at(threshold, detectors.look_threshold).learned_only().learned)
+        for look in looks:
+            looked[look] += len(everything.at(detectors.threshold, look).learned_only().learned)
         extra = everything.at(detectors.threshold).learned_only()
-        added += len(extra)
-        tiles += [_tile(frame, box, f"{index} {score:.2f}")
-                  for box, score in zip(extra.boxes, extra.scores, strict=True)]
-    sheet = sheets / f"learned_only_{video.stem}.png"
-    if tiles:
-        contact_sheet(tiles, sheet)
-    result = {"clip": video.name, "frames": sampled, "learned_only_boxes": added,
-              "per_100_frames": round(100 * added / sampled, 2) if sampled else None,
-              "sheet": str(sheet) if tiles else None}
+        passed = extra.at(0.0, detectors.look_threshold).learned
+        added_boxes += len(passed)
+        face = extra.looks if extra.looks is not None else np.ones(len(extra.learned), np.float32)
+        for box, score, look in zip(extra.learned.boxes, extra.learned.scores, face, strict=True):
+            tile = _tile(frame, box, f"{index} {score:.2f} {look:.2f}")
+            (kept if look >= detectors.look_threshold else dropped).append(tile)
+    result: dict[str, Any] = {"clip": video.name, "frames": sampled, "learned_only_boxes": added_boxes,
+                              "per_100_frames": round(100 * added_boxes / sampled, 2) if sampled else None}
+    for name, tiles in (("sheet", kept), ("unconfirmed_sheet", dropped)):
+        path = sheets / f"{'learned_only' if name == 'sheet' else 'unconfirmed'}_{video.stem}.png"
+        if tiles:
+            contact_sheet(tiles, path)
+        result[name] = str(path) if tiles else None
+    result["unconfirmed_boxes"] = len(dropped)
     if thresholds and sampled:
         result["per_100_frames_by_threshold"] = {str(t): round(100 * n / sampled, 2) for t, n in swept.items()}
+    if looks and sampled:
+        result["per_100_frames_by_look"] = {str(c): round(100 * n / sampled, 2) for c, n in looked.items()}
     return result
 
 
@@ -173,17 +209,16 @@ def _median_ms(detect: Any, sample: list[NDArray[np.uint8]]) -> tuple[float, flo
 
 
 def speed(config: Config, clip: TruthClip) -> list[dict[str, Any]]:
-    """ms per frame of each kind with both detectors working at each of HEIGHTS, on one thread."""
+    """ms per frame of each kind as the pipeline builds it (detectors.make_detector: `both` with the
+    second look on the boxes it adds), both detectors working at each of HEIGHTS, on one thread."""
     cv2.setNumThreads(1)
     sample = [frame for _, frame in every_nth_frame(clip.path, 1)][:SPEED_FRAMES]
     rows = []
     for height in HEIGHTS:
         pipeline = dataclasses.replace(config.pipeline, working_height=height)
-        detector = dataclasses.replace(config.detector, learned_height=height, learned_threads=1)
-        detectors = SideBySide(dataclasses.replace(config, pipeline=pipeline, detector=detector))
-        kinds = {"cascade": detectors.cascade.detect_scored, "learned": detectors.learned.detect_scored,
-                 "both": detectors.detect}
-        for kind, detect in kinds.items():
+        for kind in KINDS:
+            detector = dataclasses.replace(config.detector, kind=kind, learned_height=height, learned_threads=1)
+            detect = make_detector(dataclasses.replace(config, pipeline=pipeline, detector=detector)).detect_scored
             wall, cpu = _median_ms(detect, sample)
             rows.append({"height": height, "kind": kind, "wall_ms": wall, "cpu_ms": cpu})
     return rows
@@ -206,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sheets", type=Path, default=Path("/tmp"), help="folder for the contact sheets")
     parser.add_argument("--thresholds", type=thresholds_list, default=(), metavar="T,T,...",
                         help="also measure `both` at these learned score thresholds")
+    parser.add_argument("--looks", type=thresholds_list, default=(), metavar="C,C,...",
+                        help="also measure `both` at these second look thresholds (scores of the box found again)")
     add_clip_args(parser)
     args = parser.parse_args(argv)
     config = config_for_clips(args)
@@ -217,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "settings": {"working_height": config.pipeline.working_height, **dataclasses.asdict(config.detector)},
         "step": args.step,
-        "recall": [recall_on_clip(clip, detectors, args.step, args.thresholds) for clip in clips],
-        "learned_only": [learned_only_on(video, detectors, args.step, args.sheets, args.thresholds)
+        "recall": [recall_on_clip(clip, detectors, args.step, args.thresholds, args.looks) for clip in clips],
+        "learned_only": [learned_only_on(video, detectors, args.step, args.sheets, args.thresholds, args.looks)
                          for video in sorted((args.data / "videos").iterdir())],
         "speed": speed(config, clips[0]),
     }

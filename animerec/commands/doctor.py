@@ -85,9 +85,11 @@ def _detector() -> str:
     from animerec.config import Config
     from animerec.recognition.learned_detector import LearnedDetector
 
+    detector = Config().detector
     learned = LearnedDetector(warmup=False)
-    return (f"{Config().detector.kind} by default (--detector cascade|learned|both); learned: "
-            f"{learned.path} id {learned.model_id} on {learned.provider}")
+    return (f"{detector.kind} by default (--detector cascade|learned|both); learned: "
+            f"{learned.path} id {learned.model_id} on {learned.provider}, its boxes confirmed by a second "
+            f"look at {detector.confirm_side} px from {detector.confirm_threshold:g}")
 
 
 def _calibration(open_set: OpenSetCalibration | None) -> str:

@@ -1,5 +1,8 @@
 """Which detector runs: `detector.kind` = cascade, learned, or both merged into one set of boxes.
 
+Every box the learned detector adds (all of them with `learned`; with `both`, the ones the merge
+adds) is confirmed by its second look (second_look.py; `detector.confirm_threshold`, 0 = off).
+
 Merge rule for `both`: the learned detector's boxes, already mapped to the cascade's geometry, are
 compared with the cascade's; every cascade box is kept (it is the report's detector), and a learned
 box is added only where no cascade box overlaps it by IoU > 0.3. Both detectors run one after the
@@ -18,6 +21,7 @@ from numpy.typing import NDArray
 from animerec.recognition.detector import CascadeDetector, Detector, ScoredBoxes
 from animerec.recognition.faceboxes import iou_matrix
 from animerec.recognition.learned_detector import LearnedDetector, LearnedSettings
+from animerec.recognition.second_look import SecondLook
 
 if TYPE_CHECKING:
     from animerec.config import Config
@@ -25,27 +29,50 @@ if TYPE_CHECKING:
 SAME_FACE_IOU = 0.3  # a learned box overlapping a cascade box by more is the same face
 
 
+def added(cascade: ScoredBoxes, learned: ScoredBoxes, same_face_iou: float = SAME_FACE_IOU) -> NDArray[np.bool_]:
+    """Which learned boxes overlap no cascade box by more than `same_face_iou`: the ones `merge` adds."""
+    if len(cascade) and len(learned):
+        return np.asarray(iou_matrix(learned.boxes, cascade.boxes).max(axis=1) <= same_face_iou)
+    return np.ones(len(learned), bool)
+
+
 def merge(cascade: ScoredBoxes, learned: ScoredBoxes, same_face_iou: float = SAME_FACE_IOU) -> ScoredBoxes:
     """Every cascade box, then the learned boxes that overlap none of them by more than `same_face_iou`."""
-    if len(cascade) and len(learned):
-        new = iou_matrix(learned.boxes, cascade.boxes).max(axis=1) <= same_face_iou
-    else:
-        new = np.ones(len(learned), bool)
+    new = added(cascade, learned, same_face_iou)
     return ScoredBoxes(np.concatenate([cascade.boxes, learned.boxes[new]]),
                        np.concatenate([cascade.scores, learned.scores[new]]))
 
 
 class MergedDetector:
-    """The cascade and the learned detector on the same frame, merged by `merge`."""
+    """The cascade and the learned detector on the same frame, merged by `merge`; the learned boxes
+    the merge adds are confirmed by the second look first, where there is one."""
 
-    def __init__(self, cascade: CascadeDetector, learned: LearnedDetector) -> None:
-        self.cascade, self.learned = cascade, learned
+    def __init__(self, cascade: CascadeDetector, learned: LearnedDetector, second_look: SecondLook | None) -> None:
+        self.cascade, self.learned, self.second_look = cascade, learned, second_look
 
     def detect(self, image: NDArray[np.uint8]) -> NDArray[np.int32]:
         return self.detect_scored(image).boxes
 
     def detect_scored(self, image: NDArray[np.uint8]) -> ScoredBoxes:
-        return merge(self.cascade.detect_scored(image), self.learned.detect_scored(image))
+        cascade, learned = self.cascade.detect_scored(image), self.learned.detect_scored(image)
+        new = added(cascade, learned)
+        learned = ScoredBoxes(learned.boxes[new], learned.scores[new])
+        if self.second_look is not None:
+            learned = self.second_look.confirmed(image, learned)
+        return merge(cascade, learned)
+
+
+class ConfirmedDetector:
+    """The learned detector alone, every box confirmed by its second look."""
+
+    def __init__(self, learned: LearnedDetector, second_look: SecondLook) -> None:
+        self.learned, self.second_look = learned, second_look
+
+    def detect(self, image: NDArray[np.uint8]) -> NDArray[np.int32]:
+        return self.detect_scored(image).boxes
+
+    def detect_scored(self, image: NDArray[np.uint8]) -> ScoredBoxes:
+        return self.second_look.confirmed(image, self.learned.detect_scored(image))
 
 
 def make_detector(config: Config, announce: bool = False) -> Detector:
@@ -58,9 +85,11 @@ def make_detector(config: Config, announce: bool = False) -> Detector:
     learned = _learned(config.learned_settings())
     if announce:
         print(learned.describe_provider(), file=sys.stderr)
-    if config.detector.kind == "learned":
-        return learned
-    return MergedDetector(CascadeDetector(config.cascade_settings()), learned)
+    look = config.second_look_settings()
+    second_look = SecondLook(learned, look) if look.threshold > 0 else None
+    if config.detector.kind == "both":
+        return MergedDetector(CascadeDetector(config.cascade_settings()), learned, second_look)
+    return learned if second_look is None else ConfirmedDetector(learned, second_look)
 
 
 @lru_cache(maxsize=4)
@@ -70,11 +99,15 @@ def _learned(settings: LearnedSettings) -> LearnedDetector:
 
 
 def describe(detector: Detector) -> str:
-    """The detector in words, for `doctor` and a library job's record: kind, model id, provider."""
-    if isinstance(detector, MergedDetector):
-        kind, learned = "both", detector.learned
+    """The detector in words, for `doctor` and a library job's record: kind, model id, provider, and
+    the second look's settings."""
+    if isinstance(detector, MergedDetector | ConfirmedDetector):
+        kind = "both" if isinstance(detector, MergedDetector) else "learned"
+        learned, second_look = detector.learned, detector.second_look
     elif isinstance(detector, LearnedDetector):
-        kind, learned = "learned", detector
+        kind, learned, second_look = "learned", detector, None
     else:
         return "cascade (LBP cascade on the CPU)"
-    return f"{kind}: FaceBoxes model {learned.model_id} on {learned.provider}"
+    look = "no second look" if second_look is None else (
+        f"second look at {second_look.settings.side} px, kept from {second_look.settings.threshold:g}")
+    return f"{kind}: FaceBoxes model {learned.model_id} on {learned.provider}, {look}"

@@ -29,6 +29,8 @@ from animerec.recognition.classifier import CUDA, execution_providers, quiet_std
 from animerec.recognition.detector import ScoredBoxes
 from animerec.recognition.faceboxes import LOC_OUTPUT, SCORE_OUTPUT, anchors, decode, nms
 
+Heads = NDArray[np.float32]  # (n, 4) head boxes x, y, w, h in network pixels
+
 GEOMETRY_KEYS = ("head_width_ratio", "head_centre_above")  # ONNX metadata keys
 
 
@@ -143,15 +145,28 @@ class LearnedDetector:
 
     def detect_heads(self, image: NDArray[np.uint8]) -> ScoredBoxes:
         """The network's own head boxes, in the pixels of `image`, best first."""
-        s = self.settings
         network_input, scale = self._resized(image)
-        height, width = network_input.shape[:2]
-        loc, score = self._session.run([LOC_OUTPUT, SCORE_OUTPUT], {"image": network_input[np.newaxis]})
-        confident = score[0] >= s.score_threshold
-        boxes = decode(loc[0][confident], anchors(height, width)[confident])
-        scores = score[0][confident]
-        keep = nms(boxes, scores, s.nms_iou)
-        return ScoredBoxes(np.round(boxes[keep] / scale).astype(np.int32), scores[keep])
+        ((boxes, scores),) = self._decoded(network_input[np.newaxis], self.settings.score_threshold)
+        return ScoredBoxes(np.round(boxes / scale).astype(np.int32), scores)
+
+    def detect_windows(self, windows: NDArray[np.uint8], min_score: float) -> list[ScoredBoxes]:
+        """Boxes (cascade geometry) scoring at least `min_score` in each of a batch of same-sized
+        BGR windows (n, height, width, 3), run as they are in one call: no resizing."""
+        decoded = self._decoded(windows, min_score)
+        return [ScoredBoxes(self.geometry.to_cascade(boxes), scores) for boxes, scores in decoded]
+
+    def _decoded(self, batch: NDArray[np.uint8], min_score: float) -> list[tuple[Heads, NDArray[np.float32]]]:
+        """Head boxes (network pixels) and scores of each image of `batch`, after NMS, best first."""
+        height, width = batch.shape[1:3]
+        loc, score = self._session.run([LOC_OUTPUT, SCORE_OUTPUT], {"image": np.ascontiguousarray(batch)})
+        priors = anchors(height, width)
+        found = []
+        for offsets, scores in zip(loc, score, strict=True):
+            confident = scores >= min_score
+            boxes = decode(offsets[confident], priors[confident])
+            keep = nms(boxes, scores[confident], self.settings.nms_iou)
+            found.append((boxes[keep], scores[confident][keep]))
+        return found
 
     def _resized(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], float]:
         """The BGR image at the input height, and the scale from source to network pixels."""
