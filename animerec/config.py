@@ -74,7 +74,7 @@ class DetectorConfig(Section):
     max_size: int = _f(0, 0, 8192, unit="px")  # 0 = no limit
     equalize: bool = _f(True)
     learned_model: str = _f("")  # "" = the bundled faceboxes_anime_tuned.onnx
-    learned_threshold: float = _f(0.7, 0.01, 0.99)  # least face probability kept
+    learned_threshold: float = _f(0.5, 0.01, 0.99)  # least face probability kept
     learned_nms_iou: float = _f(0.3, 0.01, 1.0)
     learned_height: int = _f(720, 0, 4320, unit="px")  # frames resized to this for the network; 0 = as is
     learned_threads: int = _f(1, 1, 16)  # ONNX Runtime threads per detector thread

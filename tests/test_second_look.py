@@ -34,8 +34,9 @@ def test_every_sample_face_is_found_again(second_look, learned, face_paths):
     for path in face_paths:
         image = framed(path)
         found = learned.detect_scored(image)
-        assert len(found) == 1, path.name
-        assert second_look.scores(image, found.boxes)[0] >= second_look.settings.threshold, path.name
+        face = int(np.argmax(found.boxes[:, 2]))  # the crop's face; at 0.5 a small stray box may come too
+        assert found.boxes[face, 2] > 150, path.name
+        assert second_look.scores(image, found.boxes)[face] >= second_look.settings.threshold, path.name
         assert len(second_look.confirmed(image, found)) == 1, path.name
 
 

@@ -28,10 +28,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from animerec.benchmarks.detectors import thresholds_list
-from animerec.paths import FACEBOXES_PATH
+from animerec.config import Config
 from animerec.recognition.faceboxes import iou_matrix
 from animerec.recognition.images import load_image
-from animerec.recognition.learned_detector import LearnedDetector, LearnedSettings
+from animerec.recognition.learned_detector import LearnedDetector
 from animerec.recognition.second_look import SecondLook, SecondLookSettings
 from animerec.train.detector_data import FONTS, clouds
 from animerec.train.identities import DEFAULT_DATA_ROOT, load_identity_split
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data.is_dir():
         print(f"no shared data at {args.data}: nothing to do", file=sys.stderr)
         return 1
-    detector = LearnedDetector(LearnedSettings(model=FACEBOXES_PATH, device="cpu"), warmup=False)
+    detector = LearnedDetector(dataclasses.replace(Config().learned_settings(), device="cpu"), warmup=False)
     rows = measure(detector, proposals(detector, args.data, args.frames, args.seed), args.sides, args.thresholds)
     if args.json:
         print(json.dumps(rows))

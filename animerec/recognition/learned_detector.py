@@ -82,7 +82,7 @@ class LearnedSettings:
     parallel, so 1 keeps the pipeline within its cores)."""
 
     model: Path = FACEBOXES_PATH
-    score_threshold: float = 0.7
+    score_threshold: float = 0.5  # with the second look behind it (second_look.py)
     nms_iou: float = 0.3
     input_height: int = 720
     threads: int = 1
