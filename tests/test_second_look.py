@@ -13,7 +13,7 @@ from animerec.config import load_config
 from animerec.recognition.detector import CascadeDetector, ScoredBoxes
 from animerec.recognition.detectors import ConfirmedDetector, MergedDetector, describe, make_detector
 from animerec.recognition.learned_detector import LearnedDetector, LearnedSettings
-from animerec.recognition.second_look import SecondLook, SecondLookSettings
+from animerec.recognition.second_look import SURE, SecondLook, SecondLookSettings
 
 
 @pytest.fixture(scope="module")
@@ -65,15 +65,26 @@ class Refusing(SecondLook):
         return np.zeros(len(boxes), np.float32)
 
 
-def test_unconfirmed_learned_boxes_are_dropped_but_cascade_boxes_stay(learned, face_paths):
+class Fixed:
+    """A learned detector that finds the same boxes on every image."""
+
+    def __init__(self, found: ScoredBoxes) -> None:
+        self.found = found
+
+    def detect_scored(self, image):
+        return self.found
+
+
+def test_unconfirmed_learned_boxes_are_dropped_unless_the_detector_is_sure(face_paths):
+    sure, unsure = [300, 0, 80, 80], [500, 0, 60, 60]
+    learned = Fixed(ScoredBoxes(np.array([sure, unsure]), np.array([SURE, SURE - 0.01])))
     image = framed(face_paths[0])
-    assert len(ConfirmedDetector(learned, Refusing()).detect(image)) == 0
+    assert ConfirmedDetector(learned, Refusing()).detect(image).tolist() == [sure]
     cascade = CascadeDetector()
-    merged = MergedDetector(cascade, learned, Refusing())
-    assert merged.detect(image).tolist() == cascade.detect(image).tolist() and len(cascade.detect(image)) == 1
-    wide = cv2.copyMakeBorder(image, 0, 0, 0, image.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255))
-    wide[:, image.shape[1]:] = image  # two faces
-    assert len(MergedDetector(cascade, learned, None).detect(wide)) == 2
+    face = cascade.detect(image).tolist()
+    assert len(face) == 1
+    assert MergedDetector(cascade, learned, Refusing()).detect(image).tolist() == [*face, sure]
+    assert MergedDetector(cascade, learned, None).detect(image).tolist() == [*face, sure, unsure]
 
 
 def test_the_second_look_is_on_by_default_and_off_at_zero():
@@ -95,6 +106,8 @@ def test_the_benchmark_drops_learned_boxes_the_second_look_does_not_confirm():
     only = detections.learned_only()  # the box on the cascade's is not added; each keeps its score
     assert only.learned.boxes.tolist() == [[300, 0, 80, 80], [500, 0, 60, 60]]
     assert only.looks is not None and only.looks.tolist() == pytest.approx([0.8, 0.2])
+    sure = Detections(cascade, ScoredBoxes(np.array([[300, 0, 80, 80]]), np.array([SURE])), np.zeros(1, np.float32))
+    assert sure.at(0.7, 0.7).boxes("both") == [(0, 0, 50, 50), (300, 0, 80, 80)]  # kept without a second look
 
 
 # Boxes the learned detector added on the held-aside clips (every 3rd frame, threshold 0.7), found

@@ -41,7 +41,7 @@ from animerec.media import every_nth_frame
 from animerec.recognition.detector import CascadeDetector, ScoredBoxes
 from animerec.recognition.detectors import added, make_detector, merge
 from animerec.recognition.learned_detector import LearnedDetector
-from animerec.recognition.second_look import SecondLook
+from animerec.recognition.second_look import SecondLook, kept
 
 KINDS = ("cascade", "learned", "both")
 HEIGHTS = (360, 540, 720)
@@ -74,7 +74,7 @@ class Detections:
         when looked at again, dropped."""
         keep = self.learned.scores >= threshold
         if self.looks is not None:
-            keep &= self.looks >= look
+            keep &= kept(self.learned.scores, self.looks, look)
         looks = None if self.looks is None else self.looks[keep]
         return Detections(self.cascade, ScoredBoxes(self.learned.boxes[keep], self.learned.scores[keep]), looks)
 
@@ -163,7 +163,7 @@ def learned_only_on(video: Path, detectors: SideBySide, step: int, sheets: Path,
     """The boxes `both` adds to the cascade's on a real clip, and their contact sheet; how many it
     adds at each of `thresholds` and `looks`. The boxes the second look drops get a sheet of their
     own, so that both can be counted by eye."""
-    kept: list[NDArray[np.uint8]] = []
+    kept_tiles: list[NDArray[np.uint8]] = []
     dropped: list[NDArray[np.uint8]] = []
     added_boxes = sampled = 0
     swept = dict.fromkeys(thresholds, 0)
@@ -176,15 +176,14 @@ def learned_only_on(video: Path, detectors: SideBySide, step: int, sheets: Path,
         for look in looks:
             looked[look] += len(everything.at(detectors.threshold, look).learned_only().learned)
         extra = everything.at(detectors.threshold).learned_only()
-        passed = extra.at(0.0, detectors.look_threshold).learned
-        added_boxes += len(passed)
-        face = extra.looks if extra.looks is not None else np.ones(len(extra.learned), np.float32)
-        for box, score, look in zip(extra.learned.boxes, extra.learned.scores, face, strict=True):
-            tile = _tile(frame, box, f"{index} {score:.2f} {look:.2f}")
-            (kept if look >= detectors.look_threshold else dropped).append(tile)
+        again = extra.looks if extra.looks is not None else np.ones(len(extra.learned), np.float32)
+        stays = kept(extra.learned.scores, again, detectors.look_threshold)
+        added_boxes += int(stays.sum())
+        for box, score, look, stay in zip(extra.learned.boxes, extra.learned.scores, again, stays, strict=True):
+            (kept_tiles if stay else dropped).append(_tile(frame, box, f"{index} {score:.2f} {look:.2f}"))
     result: dict[str, Any] = {"clip": video.name, "frames": sampled, "learned_only_boxes": added_boxes,
                               "per_100_frames": round(100 * added_boxes / sampled, 2) if sampled else None}
-    for name, tiles in (("sheet", kept), ("unconfirmed_sheet", dropped)):
+    for name, tiles in (("sheet", kept_tiles), ("unconfirmed_sheet", dropped)):
         path = sheets / f"{'learned_only' if name == 'sheet' else 'unconfirmed'}_{video.stem}.png"
         if tiles:
             contact_sheet(tiles, path)

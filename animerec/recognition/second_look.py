@@ -3,14 +3,15 @@
 The fine-tuned FaceBoxes boxes shirt lettering, subtitles, bricks, hands and patches of sky as
 well as faces, and its score does not separate them from the small faces it must keep
 (DETECTOR_CARD.md). Looking again does. A window `CONTEXT` times the box's side, centred on it, is
-scaled so that the box is `side` pixels wide (256 by default: the scale at which the network was
-fine-tuned to be surest) and run through the same network; the box is kept only where a box found
-there overlaps it (IoU > SAME_BOX_IOU) with a score of at least `threshold`. A face is a face at
-any zoom; lettering and texture that looked like one at a small scale stop doing so.
+scaled so that the box is `side` pixels wide (256 by default, chosen by measurement) and run
+through the same network; the box is kept only where a box found there overlaps it (IoU >
+SAME_BOX_IOU) with a score of at least `threshold`. A face stays a face when zoomed in; most
+lettering and texture that looked like one at a small scale stops doing so.
 
-On the held-aside clips (DETECTOR_CARD.md) it removed all but one of the 134 false boxes the
-learned detector added and 2 of the 332 faces. It costs one network run on a 640x640 window per
-new box, all of a frame's boxes in one batch.
+On the held-aside clips (DETECTOR_CARD.md) it kept 1 of the 134 false boxes the learned detector
+added and dropped 1 of the 332 people's faces; on drawn lettering unlike theirs it drops about 70%
+(benchmarks/second_look.py). It costs one network run on a 640x640 window per new box, all of a
+frame's boxes in one batch.
 """
 
 from __future__ import annotations
@@ -28,12 +29,22 @@ from animerec.recognition.learned_detector import LearnedDetector
 CONTEXT = 2.5  # window side as a multiple of the box side: the face and some of what surrounds it
 SAME_BOX_IOU = 0.3  # a box found in the window overlapping the zoomed box by more is the same face
 LEAST_SCORE = 0.05  # boxes found again scoring less count as not found (score 0)
+# Boxes the detector scores at least this are kept without a second look: three in four faces do,
+# no false box on the held-aside clips did (the highest scored 0.978) and 2 of 175 drawn-lettering
+# boxes do (benchmarks/second_look.py); it spares most faces the window's cost.
+SURE = 0.99
 
 
 @dataclass(frozen=True)
 class SecondLookSettings:
     threshold: float = 0.7  # least score of the box found again; 0 = no second look
     side: int = 256  # the box's side in the zoomed window, in pixels
+
+
+def kept(scores: NDArray[np.float32], looks: NDArray[np.float32], threshold: float) -> NDArray[np.bool_]:
+    """Which boxes stay: those the detector scored at least SURE, and those whose second look
+    (`looks`, aligned with `scores`) reached `threshold`."""
+    return np.asarray((scores >= SURE) | (looks >= threshold))
 
 
 class SecondLook:
@@ -59,8 +70,12 @@ class SecondLook:
         return best
 
     def confirmed(self, image: NDArray[np.uint8], found: ScoredBoxes) -> ScoredBoxes:
-        """The boxes of `found` seen again with at least the threshold."""
-        keep = self.scores(image, found.boxes) >= self.settings.threshold
+        """The boxes of `found` the detector is sure of, and the others seen again with at least the
+        threshold."""
+        looks = np.ones(len(found), np.float32)
+        unsure = found.scores < SURE
+        looks[unsure] = self.scores(image, found.boxes[unsure])
+        keep = kept(found.scores, looks, self.settings.threshold)
         return ScoredBoxes(found.boxes[keep], found.scores[keep])
 
     def _zoom(self, image: NDArray[np.uint8], box: NDArray[np.int32]) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
