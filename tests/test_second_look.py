@@ -30,6 +30,12 @@ def framed(path) -> np.ndarray:
     return cv2.copyMakeBorder(cv2.imread(str(path)), 64, 64, 64, 64, cv2.BORDER_CONSTANT, value=(255, 255, 255))
 
 
+def test_a_grey_picture_is_looked_at_in_colour(second_look, learned, face_paths):
+    grey = cv2.cvtColor(framed(face_paths[0]), cv2.COLOR_BGR2GRAY)
+    found = learned.detect_scored(grey)
+    assert len(found) >= 1 and second_look.scores(grey, found.boxes).max() >= second_look.settings.threshold
+
+
 def test_every_sample_face_is_found_again(second_look, learned, face_paths):
     for path in face_paths:
         image = framed(path)

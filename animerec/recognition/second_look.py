@@ -59,6 +59,8 @@ class SecondLook:
         (0 where none is found)."""
         if not len(boxes):
             return np.zeros(0, np.float32)
+        if image.ndim == 2:  # the network reads colour; grey pictures come as they are
+            image = np.asarray(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), np.uint8)
         zoomed = [self._zoom(image, box) for box in boxes]
         windows = np.stack([window for window, _ in zoomed])
         found = self.learned.detect_windows(windows, LEAST_SCORE)
