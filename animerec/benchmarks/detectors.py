@@ -76,14 +76,14 @@ class Detections:
         if self.looks is not None:
             keep &= kept(self.learned.scores, self.looks, look)
         looks = None if self.looks is None else self.looks[keep]
-        return Detections(self.cascade, ScoredBoxes(self.learned.boxes[keep], self.learned.scores[keep]), looks)
+        return Detections(self.cascade, self.learned.where(keep), looks)
 
     def learned_only(self) -> Detections:
         """The learned boxes `both` adds to the cascade's (merge keeps every cascade box first)."""
         new = added(self.cascade, self.learned)
         looks = None if self.looks is None else self.looks[new]
         none = ScoredBoxes(np.zeros((0, 4), np.int32), np.zeros(0, np.float32))
-        return Detections(none, ScoredBoxes(self.learned.boxes[new], self.learned.scores[new]), looks)
+        return Detections(none, self.learned.where(new), looks)
 
 
 class SideBySide:
@@ -105,7 +105,7 @@ class SideBySide:
     def detect_all(self, frame: NDArray[np.uint8]) -> Detections:
         """Both detectors' boxes, the learned ones down to the lowest threshold asked for."""
         learned = self.learned.detect_scored(frame)
-        looks = None if self.second_look is None else self.second_look.scores(frame, learned.boxes)
+        looks = None if self.second_look is None else self.second_look.looks(frame, learned)
         return Detections(self.cascade.detect_scored(frame), learned, looks)
 
     def detect(self, frame: NDArray[np.uint8]) -> Detections:
@@ -183,8 +183,8 @@ def learned_only_on(video: Path, detectors: SideBySide, step: int, sheets: Path,
             (kept_tiles if stay else dropped).append(_tile(frame, box, f"{index} {score:.2f} {look:.2f}"))
     result: dict[str, Any] = {"clip": video.name, "frames": sampled, "learned_only_boxes": added_boxes,
                               "per_100_frames": round(100 * added_boxes / sampled, 2) if sampled else None}
-    for name, tiles in (("sheet", kept_tiles), ("unconfirmed_sheet", dropped)):
-        path = sheets / f"{'learned_only' if name == 'sheet' else 'unconfirmed'}_{video.stem}.png"
+    for name, prefix, tiles in (("sheet", "learned_only", kept_tiles), ("unconfirmed_sheet", "unconfirmed", dropped)):
+        path = sheets / f"{prefix}_{video.stem}.png"
         if tiles:
             contact_sheet(tiles, path)
         result[name] = str(path) if tiles else None

@@ -40,6 +40,10 @@ class ScoredBoxes:
         boxes = np.asarray(boxes, np.int32).reshape(-1, 4)
         return cls(boxes, np.ones(len(boxes), np.float32))
 
+    def where(self, keep: NDArray[np.bool_]) -> ScoredBoxes:
+        """The boxes (and their scores) where `keep` is true."""
+        return ScoredBoxes(self.boxes[keep], self.scores[keep])
+
     def __len__(self) -> int:
         return len(self.boxes)
 

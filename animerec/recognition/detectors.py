@@ -38,9 +38,11 @@ def added(cascade: ScoredBoxes, learned: ScoredBoxes, same_face_iou: float = SAM
 
 def merge(cascade: ScoredBoxes, learned: ScoredBoxes, same_face_iou: float = SAME_FACE_IOU) -> ScoredBoxes:
     """Every cascade box, then the learned boxes that overlap none of them by more than `same_face_iou`."""
-    new = added(cascade, learned, same_face_iou)
-    return ScoredBoxes(np.concatenate([cascade.boxes, learned.boxes[new]]),
-                       np.concatenate([cascade.scores, learned.scores[new]]))
+    return _joined(cascade, learned.where(added(cascade, learned, same_face_iou)))
+
+
+def _joined(first: ScoredBoxes, then: ScoredBoxes) -> ScoredBoxes:
+    return ScoredBoxes(np.concatenate([first.boxes, then.boxes]), np.concatenate([first.scores, then.scores]))
 
 
 class MergedDetector:
@@ -55,11 +57,10 @@ class MergedDetector:
 
     def detect_scored(self, image: NDArray[np.uint8]) -> ScoredBoxes:
         cascade, learned = self.cascade.detect_scored(image), self.learned.detect_scored(image)
-        new = added(cascade, learned)
-        learned = ScoredBoxes(learned.boxes[new], learned.scores[new])
+        new = learned.where(added(cascade, learned))
         if self.second_look is not None:
-            learned = self.second_look.confirmed(image, learned)
-        return merge(cascade, learned)
+            new = self.second_look.confirmed(image, new)
+        return _joined(cascade, new)
 
 
 class ConfirmedDetector:

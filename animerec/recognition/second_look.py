@@ -71,14 +71,18 @@ class SecondLook:
                 best[k] = again.scores[same].max(initial=0.0)
         return best
 
-    def confirmed(self, image: NDArray[np.uint8], found: ScoredBoxes) -> ScoredBoxes:
-        """The boxes of `found` the detector is sure of, and the others seen again with at least the
-        threshold."""
+    def looks(self, image: NDArray[np.uint8], found: ScoredBoxes) -> NDArray[np.float32]:
+        """The second look's score of each box of `found`; boxes the detector is sure of are not
+        looked at again and score 1."""
         looks = np.ones(len(found), np.float32)
         unsure = found.scores < SURE
         looks[unsure] = self.scores(image, found.boxes[unsure])
-        keep = kept(found.scores, looks, self.settings.threshold)
-        return ScoredBoxes(found.boxes[keep], found.scores[keep])
+        return looks
+
+    def confirmed(self, image: NDArray[np.uint8], found: ScoredBoxes) -> ScoredBoxes:
+        """The boxes of `found` the detector is sure of, and the others seen again with at least the
+        threshold."""
+        return found.where(kept(found.scores, self.looks(image, found), self.settings.threshold))
 
     def _zoom(self, image: NDArray[np.uint8], box: NDArray[np.int32]) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
         """The window around `box` (edges replicated beyond the image), and the box in its pixels."""
