@@ -30,8 +30,9 @@ CONTEXT = 2.5  # window side as a multiple of the box side: the face and some of
 SAME_BOX_IOU = 0.3  # a box found in the window overlapping the zoomed box by more is the same face
 LEAST_SCORE = 0.05  # boxes found again scoring less count as not found (score 0)
 # Boxes the detector scores at least this are kept without a second look: three in four faces do,
-# no false box on the held-aside clips did (the highest scored 0.978) and 2 of 175 drawn-lettering
-# boxes do (benchmarks/second_look.py); it spares most faces the window's cost.
+# no false box on the held-aside clips did (the highest scored 0.978), and 2 of the 110 boxes it put
+# on drawn lettering at threshold 0.7 did (benchmarks/second_look.py's frames). It spares most
+# faces the window's cost.
 SURE = 0.99
 
 
