@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TOP_KEYS = {"machine", "date", "workloads", "stages_ms", "baselines", "targets"}
 TARGET_KEYS = {"name", "value", "op", "threshold", "met"}
 MACHINE_KEYS = {"cpu", "cores", "ram_gb", "os", "python", "provider"}
-SMOKE_CLIP = ROOT.parent / "shared" / "data" / "videos" / "kon_taoky_report.gif"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+SMOKE_CLIP = SHARED_DATA / "videos" / "kon_taoky_report.gif"
 GPU_SECTION = f"{GPU_BEGIN}\n## CUDA against the CPU\n\n| detector | 1.90 |\n{GPU_END}\n"
 STAGES = {"decode", "detect", "crop_per_face", "classify_per_face", "classify_per_batch", "track", "overlay", "encode"}
 
@@ -71,8 +72,13 @@ def test_quick_report_gives_every_target_a_value_and_a_verdict(quick_run: tuple[
     assert len(report["targets"]) >= len(load_targets())
     for target in report["targets"]:
         assert target.keys() >= TARGET_KEYS
-        assert isinstance(target["value"], (int, float)), target  # measured, not skipped
         assert isinstance(target["met"], bool)
+        if not SHARED_DATA.is_dir() and target["skipped"]:
+            # The naming clips are made from ../shared/data: without it (a user's fresh clone) their
+            # targets are skipped, and say why; with it (CI) every target must have a value.
+            assert target["note"] == "no naming clip (they need ../shared/data)" and not target["met"], target
+            continue
+        assert isinstance(target["value"], (int, float)), target  # measured, not skipped
         assert target["op"] in (">=", "<=")
 
 
