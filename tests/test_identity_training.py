@@ -101,6 +101,16 @@ def test_balanced_sampling_gives_the_named_group_its_share():
     np.testing.assert_allclose(np.bincount(np.array([0, 0, 1]), weights=alone), [0.5, 0.5])
 
 
+def test_renders_per_face_can_be_chosen_and_default_to_the_recipes():
+    from animerec.errors import UsageError
+    from animerec.train.trainer import TrainOptions
+
+    assert TrainOptions("identity").recipe().renders == 2
+    assert TrainOptions("identity", renders=6).recipe().renders == 6
+    with pytest.raises(UsageError, match="--renders"):
+        TrainOptions("identity", renders=-1).recipe()
+
+
 def test_degradations_keep_a_square_face_and_its_colours(face_paths):
     face = cv2.resize(cv2.imread(str(face_paths[0])), (96, 96))
     rng = np.random.default_rng(3)

@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, help="override the architecture's batch size")
     parser.add_argument("--input-size", type=int, help="override the architecture's input size")
     parser.add_argument("--steps-per-epoch", type=int, help="identity architectures: override the batches per epoch")
+    parser.add_argument("--renders", type=int,
+                        help="identity architectures: degraded renders made per training face (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--limit-per-class", type=int, default=0, help="use at most N images per class (quick runs)")
     parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST,
@@ -62,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         input_size=args.input_size,
         steps_per_epoch=args.steps_per_epoch,
+        renders=args.renders,
         limit_per_class=args.limit_per_class,
         manifest=args.manifest,
         init=args.init,

@@ -34,6 +34,7 @@ class TrainOptions:
     batch_size: int | None = None
     input_size: int | None = None
     steps_per_epoch: int | None = None  # identity recipes only
+    renders: int | None = None  # identity recipes only: degraded renders per training face
     limit_per_class: int = 0  # 0 = all; small values make quick smoke runs
     manifest: Path = DEFAULT_MANIFEST  # identity recipes: which identity trains (DATA_DIR is its root)
     init: Path | None = None  # an earlier run's model.keras to start from (same arch and identities)
@@ -48,11 +49,12 @@ class TrainOptions:
             batch_size=recipe.batch_size if self.batch_size is None else self.batch_size,
             input_size=recipe.input_size if self.input_size is None else self.input_size,
             steps_per_epoch=recipe.steps_per_epoch if self.steps_per_epoch is None else self.steps_per_epoch,
+            renders=recipe.renders if self.renders is None else self.renders,
         )
         if recipe.epochs < 1 or recipe.batch_size < 1 or recipe.input_size < 16:
             raise UsageError("--epochs and --batch-size must be >= 1 and --input-size >= 16")
-        if recipe.identities and recipe.steps_per_epoch < 1:
-            raise UsageError("--steps-per-epoch must be >= 1")
+        if recipe.identities and (recipe.steps_per_epoch < 1 or recipe.renders < 0):
+            raise UsageError("--steps-per-epoch must be >= 1 and --renders >= 0")
         return recipe
 
 
