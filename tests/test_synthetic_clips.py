@@ -101,6 +101,8 @@ def test_naming_score_counts_right_wrong_unknown_and_jumps_between_characters():
     assert score["character_changes"] == 3
     assert score["character_changes_per_10s"] == pytest.approx(10 * 3 / 11, abs=1e-3)  # 11 face-seconds
     assert score["background_faces"] == 1 and score["background_faces_named"] == 1.0
+    assert score["given_names"] == {"ame": {"ame": 3, "gura": 2, "unknown": 1},
+                                    "gura": {"gura": 3, "unknown": 1, "ina": 1}}
 
 
 def test_faces_of_unseen_characters_are_scored_apart():

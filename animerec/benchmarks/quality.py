@@ -8,6 +8,7 @@ penalise a correct box for the crop's margins, while the centre test does not.
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -128,7 +129,10 @@ def naming_against_truth(found: Sequence[Sequence[FoundFace]], truth: Sequence[S
     track's name jumps from one character to another per 10 s of faces on screen (a first name,
     and a change to or from `unknown`, are not jumps). Faces whose truth is "unknown" (characters
     the model never saw) are counted apart, as is every found face matching no true face: those
-    are faces drawn in the background clips, which are not in the truth and not scored."""
+    are faces drawn in the background clips, which are not in the truth and not scored.
+    `given_names`: for each true character, how often each name was given to its found faces
+    (a clip's few faces weigh a lot: this shows which of them make the shares)."""
+    given: defaultdict[str, Counter[str]] = defaultdict(Counter)
     known = right = wrong = strangers = strangers_named = background = background_named = expected_total = 0
     last_character: dict[int, str] = {}
     jumps = 0
@@ -143,6 +147,7 @@ def naming_against_truth(found: Sequence[Sequence[FoundFace]], truth: Sequence[S
                 strangers_named += face.name != UNKNOWN
                 continue
             known += 1
+            given[name][face.name] += 1
             right += face.name == name
             wrong += face.name not in (name, UNKNOWN)
             if face.name != UNKNOWN and face.track >= 0:
@@ -164,6 +169,7 @@ def naming_against_truth(found: Sequence[Sequence[FoundFace]], truth: Sequence[S
         "unknown_faces_named": _ratio(strangers_named, strangers),
         "background_faces": background,
         "background_faces_named": _ratio(background_named, background),
+        "given_names": {name: dict(names.most_common()) for name, names in sorted(given.items())},
         "matching": MATCH_RULE,
     }
 
