@@ -106,7 +106,10 @@ class ClassifierConfig(Section):
 @dataclass(frozen=True)
 class PipelineConfig(Section):
     NAME = "pipeline"
-    detector_threads: int = _f(2, 1, 16)
+    detector_threads: int = _f(2, 1, 16)  # files: frames detected at once, for throughput
+    # Live sources: a frame's latency is its own detection time, so by default one frame at a time,
+    # with the whole machine (OpenCV's pool for the cascade, the learned detector beside it).
+    live_detector_threads: int = _f(1, 1, 16)
     max_batch: int = _f(16, 1, 256, unit="crops")
     max_wait_ms: float = _f(20.0, 0.0, 1000.0, unit="ms")  # files; live sources never wait
     frame_queue: int = _f(4, 1, 256, unit="frames")  # before detection: the one that drops (live)
@@ -289,7 +292,8 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
                         help="where to run the ONNX models, the classifier and the learned detector "
                              "(classifier.device, detector.learned_device)")
     add_detector_arg(parser)
-    parser.add_argument("--detector-threads", type=int, metavar="N", help="parallel detector threads")
+    parser.add_argument("--detector-threads", type=int, metavar="N",
+                        help="frames detected at once (default: 2 for files, 1 for live sources)")
     parser.add_argument("--working-height", type=int, metavar="PX",
                         help="detect on frames scaled to this height (0 = full resolution)")
 
@@ -337,6 +341,7 @@ def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Co
         overrides.append(f"detector.kind={_toml_string(args.detector)}")
     if args.detector_threads is not None:
         overrides.append(f"pipeline.detector_threads={args.detector_threads}")
+        overrides.append(f"pipeline.live_detector_threads={args.detector_threads}")
     if args.working_height is not None:
         overrides.append(f"pipeline.working_height={args.working_height}")
     return load_config(args.config, overrides)

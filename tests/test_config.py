@@ -112,6 +112,8 @@ def test_command_line_flags_override_the_file(tmp_path):
     assert config.classifier.device == "cpu" and config.classifier.model == "my model.onnx"
     assert config.detector.learned_device == "cpu"  # --device places both ONNX models
     assert config.pipeline.working_height == 0
+    both = config_from_args(parser.parse_args(["--detector-threads", "3"]))  # files and live alike
+    assert (both.pipeline.detector_threads, both.pipeline.live_detector_threads) == (3, 3)
     args = parser.parse_args(["--detector-threads", "0"])
     with pytest.raises(UsageError, match=r"pipeline\.detector_threads"):
         config_from_args(args)

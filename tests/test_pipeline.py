@@ -17,6 +17,7 @@ from animerec.config import PipelineConfig, TrackerConfig
 from animerec.realtime.pipeline import Pipeline
 from animerec.realtime.protocols import SourceInfo
 from animerec.realtime.queues import BoundedQueue, DropPolicy
+from animerec.realtime.stages import DetectWorker
 from animerec.recognition.classifier import Scores
 from animerec.records import Faces, Frame
 
@@ -162,6 +163,15 @@ def test_drop_policy_is_a_constructor_argument():
     started = time.monotonic()
     assert not blocking.put(2, stop)  # full and stopped: gives up instead of waiting forever
     assert time.monotonic() - started < 0.5
+
+
+@pytest.mark.parametrize(("live", "workers"), [(True, 1), (False, 3)])
+def test_a_live_source_detects_one_frame_at_a_time_and_a_file_several(live, workers):
+    """Live, a frame's latency is its own detection time: one at a time, with the whole machine."""
+    settings = PipelineConfig(detector_threads=3, dedup_threshold=0.0)
+    pipeline = Pipeline(FakeSource(12, live=live), FakeDetector(), FakeClassifier(), settings=settings)
+    assert sum(isinstance(stage, DetectWorker) for stage in pipeline.stages) == workers
+    assert len(run_all(pipeline)) >= (1 if live else 12)
 
 
 def test_near_duplicate_frames_reuse_detections_and_still_get_names():

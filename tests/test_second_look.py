@@ -4,6 +4,8 @@ confirmed boxes."""
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 import pytest
@@ -91,6 +93,30 @@ def test_unconfirmed_learned_boxes_are_dropped_unless_the_detector_is_sure(face_
     assert len(face) == 1
     assert MergedDetector(cascade, learned, Refusing()).detect(image).tolist() == [*face, sure]
     assert MergedDetector(cascade, learned, None).detect(image).tolist() == [*face, sure, unsure]
+
+
+class Meeting:
+    """A detector that answers only once the other one is running too: run one after the other,
+    the first would wait for the second in vain and fail."""
+
+    def __init__(self, barrier: threading.Barrier, found: ScoredBoxes) -> None:
+        self.barrier, self.found, self.thread = barrier, found, ""
+
+    def detect_scored(self, image):
+        self.thread = threading.current_thread().name
+        self.barrier.wait(timeout=10)
+        return self.found
+
+
+def test_both_detectors_run_at_once_the_learned_one_on_a_helper_thread():
+    meet = threading.Barrier(2)
+    face, other = [10, 10, 50, 50], [200, 10, 50, 50]
+    cascade = Meeting(meet, ScoredBoxes.certain(np.array([face], np.int32)))
+    learned = Meeting(meet, ScoredBoxes(np.array([face, other]), np.array([SURE, SURE])))
+    image = np.zeros((100, 300, 3), np.uint8)
+    assert MergedDetector(cascade, learned, None).detect(image).tolist() == [face, other]
+    assert cascade.thread == threading.current_thread().name
+    assert learned.thread.startswith("learned-detector")
 
 
 def test_the_second_look_is_on_by_default_and_off_at_zero():

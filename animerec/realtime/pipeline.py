@@ -86,7 +86,10 @@ class Pipeline:
     """Source in, annotated frames out, in order. Iterate it once (or call `run()`).
 
     `policy` defaults from the source: live sources drop the oldest waiting frame, files block
-    and lose nothing. `decider` names faces from their tracks' votes (default: the model's own
+    and lose nothing. Files are detected `detector_threads` frames at a time, for throughput;
+    live sources `live_detector_threads` (one by default), for latency.
+
+    `decider` names faces from their tracks' votes (default: the model's own
     decision, open-set when it is calibrated, no gallery). Without `annotator`,
     `AnnotatedFrame.annotated` is the frame itself.
     """
@@ -101,12 +104,13 @@ class Pipeline:
         self.policy = policy or (DropPolicy.DROP_OLDEST if source.info.live else DropPolicy.BLOCK)
         self.stop_event = threading.Event()
         self.stats = Stats(provider=classifier.provider, policy=self.policy.value)
-        stop, stats, n = self.stop_event, self.stats, settings.detector_threads
+        live = self.policy is DropPolicy.DROP_OLDEST
+        stop, stats = self.stop_event, self.stats
+        n = self.detector_threads = settings.live_detector_threads if live else settings.detector_threads
         self._frames: BoundedQueue[Any] = BoundedQueue("frames", settings.frame_queue, self.policy, stats.dropped)
         self._detected: BoundedQueue[Any] = BoundedQueue("detections", settings.result_queue, DropPolicy.BLOCK)
         self._named: BoundedQueue[Any] = BoundedQueue("named", settings.result_queue, DropPolicy.BLOCK)
         self._out: BoundedQueue[Any] = BoundedQueue("out", settings.result_queue, DropPolicy.BLOCK)
-        live = self.policy is DropPolicy.DROP_OLDEST
         late_after_s = settings.late_frame_ms / 1000.0 if live else 0.0
         # Live, a frame waiting for other frames' crops is latency: classify what is there now.
         batching = replace(settings, max_wait_ms=0.0) if live else settings
@@ -162,7 +166,7 @@ class Pipeline:
 
     def _start(self) -> None:
         self._started = True
-        if self.settings.detector_threads > 1:
+        if self.detector_threads > 1:
             # Our threads are the parallelism; OpenCV's own pool on top only oversubscribes.
             self._cv_threads = cv2.getNumThreads()
             cv2.setNumThreads(1)

@@ -5,13 +5,17 @@ adds) is confirmed by its second look (second_look.py; `detector.confirm_thresho
 
 Merge rule for `both`: the learned detector's boxes, already mapped to the cascade's geometry, are
 compared with the cascade's; every cascade box is kept (it is the report's detector), and a learned
-box is added only where no cascade box overlaps it by IoU > 0.3. Both detectors run one after the
-other on the calling thread, so `both` stays within the pipeline's detector threads.
+box is added only where no cascade box overlaps it by IoU > 0.3. The two detectors run at the same
+time, the learned one on a helper thread (OpenCV and ONNX Runtime both release the GIL), so a frame
+costs the slower of the two rather than their sum: what a live frame's latency is made of (live
+sources detect one frame at a time: `pipeline.live_detector_threads`).
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -56,7 +60,9 @@ class MergedDetector:
         return self.detect_scored(image).boxes
 
     def detect_scored(self, image: NDArray[np.uint8]) -> ScoredBoxes:
-        cascade, learned = self.cascade.detect_scored(image), self.learned.detect_scored(image)
+        beside = _helpers().submit(self.learned.detect_scored, image)
+        cascade = self.cascade.detect_scored(image)
+        learned = beside.result()
         new = learned.where(added(cascade, learned))
         if self.second_look is not None:
             new = self.second_look.confirmed(image, new)
@@ -91,6 +97,13 @@ def make_detector(config: Config, announce: bool = False) -> Detector:
     if config.detector.kind == "both":
         return MergedDetector(CascadeDetector(config.cascade_settings()), learned, second_look)
     return learned if second_look is None else ConfirmedDetector(learned, second_look)
+
+
+@lru_cache(maxsize=1)
+def _helpers() -> ThreadPoolExecutor:
+    """The threads the learned detector runs on beside the cascade: one pool per process, as many
+    as cores (more callers than cores would only queue for them); idle ones cost nothing."""
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="learned-detector")
 
 
 @lru_cache(maxsize=4)
