@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import cv2
 import numpy as np
 import pytest
 from media import read_index, synthetic_frame
@@ -19,6 +20,8 @@ from animerec.realtime.protocols import SourceInfo
 from animerec.realtime.queues import BoundedQueue, DropPolicy
 from animerec.realtime.stages import DetectWorker
 from animerec.recognition.classifier import Scores
+from animerec.recognition.detector import ScoredBoxes
+from animerec.recognition.detectors import MergedDetector
 from animerec.records import Faces, Frame
 
 SIZE = (192, 108)
@@ -172,6 +175,37 @@ def test_a_live_source_detects_one_frame_at_a_time_and_a_file_several(live, work
     pipeline = Pipeline(FakeSource(12, live=live), FakeDetector(), FakeClassifier(), settings=settings)
     assert sum(isinstance(stage, DetectWorker) for stage in pipeline.stages) == workers
     assert len(run_all(pipeline)) >= (1 if live else 12)
+
+
+class OpenCvThreadsSeen:
+    """A detector part that notes how many threads OpenCV's own pool had when it ran."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        return self.detect_scored(image).boxes
+
+    def detect_scored(self, image: np.ndarray) -> ScoredBoxes:
+        self.seen.add(cv2.getNumThreads())
+        return ScoredBoxes.certain(np.array([[40, 30, 48, 48]], np.int32))
+
+
+@pytest.mark.parametrize(("live", "merged", "pool"), [(True, False, 3), (True, True, 1), (False, False, 1)])
+def test_opencv_keeps_its_pool_only_where_the_cascade_detects_alone(live, merged, pool):
+    """One live detector thread may use OpenCV's pool; beside a second detector thread or the
+    learned detector (`both`) it would only oversubscribe the cores. The count comes back after."""
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(3)
+    try:
+        part = OpenCvThreadsSeen()
+        detector = MergedDetector(part, OpenCvThreadsSeen(), None) if merged else part
+        source = FakeSource(6, live=live)
+        run_all(Pipeline(source, detector, FakeClassifier(), settings=PipelineConfig(detector_threads=2)))
+        assert part.seen == {pool}
+        assert cv2.getNumThreads() == 3
+    finally:
+        cv2.setNumThreads(before)
 
 
 def test_near_duplicate_frames_reuse_detections_and_still_get_names():

@@ -36,6 +36,7 @@ from animerec.realtime.stages import END, DetectWorker, EndOfStream, NearDuplica
 from animerec.realtime.stats import Stats
 from animerec.recognition.classifier import Classifier
 from animerec.recognition.detector import Detector
+from animerec.recognition.detectors import MergedDetector
 from animerec.recognition.naming import Decider
 from animerec.recognition.recognizer import TOP_K, default_decider
 from animerec.records import AnnotatedFrame
@@ -106,7 +107,7 @@ class Pipeline:
         self.stats = Stats(provider=classifier.provider, policy=self.policy.value)
         live = self.policy is DropPolicy.DROP_OLDEST
         stop, stats = self.stop_event, self.stats
-        n = self.detector_threads = settings.live_detector_threads if live else settings.detector_threads
+        n = settings.live_detector_threads if live else settings.detector_threads
         self._frames: BoundedQueue[Any] = BoundedQueue("frames", settings.frame_queue, self.policy, stats.dropped)
         self._detected: BoundedQueue[Any] = BoundedQueue("detections", settings.result_queue, DropPolicy.BLOCK)
         self._named: BoundedQueue[Any] = BoundedQueue("named", settings.result_queue, DropPolicy.BLOCK)
@@ -123,6 +124,9 @@ class Pipeline:
                        tracker or TrackerConfig(), stop, stats),
             OverlayStage(self._named, self._out, annotator, status, stop, stats),
         ]
+        # OpenCV's own pool speeds the cascade up only where nothing else detects beside it: one
+        # detector thread, and no learned detector on a helper thread (`both`); else it oversubscribes.
+        self._cascade_alone = n == 1 and not isinstance(detector, MergedDetector)
         self._started = False
         self._cv_threads: int | None = None
 
@@ -166,8 +170,7 @@ class Pipeline:
 
     def _start(self) -> None:
         self._started = True
-        if self.detector_threads > 1:
-            # Our threads are the parallelism; OpenCV's own pool on top only oversubscribes.
+        if not self._cascade_alone:
             self._cv_threads = cv2.getNumThreads()
             cv2.setNumThreads(1)
         for stage in self.stages:
