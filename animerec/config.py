@@ -67,7 +67,7 @@ class DetectorConfig(Section):
     learned detector's (`learned_*`; its input height is its own)."""
 
     NAME = "detector"
-    kind: str = _f("cascade", choices=DETECTOR_KINDS)
+    kind: str = _f("both", choices=DETECTOR_KINDS)
     scale_factor: float = _f(1.1, 1.01, 2.0)
     min_neighbors: int = _f(5, 0, 50)
     min_size: int = _f(24, 1, 4096, unit="px")
@@ -298,10 +298,11 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
                         help="detect on frames scaled to this height (0 = full resolution)")
 
 
-def add_detector_arg(parser: argparse.ArgumentParser) -> None:
+def add_detector_arg(parser: argparse.ArgumentParser, default: str = "detector.kind, both") -> None:
     """`--detector`, for every command that detects faces (add_config_args includes it)."""
     parser.add_argument("--detector", choices=DETECTOR_KINDS,
-                        help="face detector: the LBP cascade, the learned FaceBoxes, or both merged (detector.kind)")
+                        help="face detector: the LBP cascade, the learned FaceBoxes, or both merged "
+                             f"(default: {default})")
 
 
 def add_naming_args(parser: argparse.ArgumentParser) -> None:

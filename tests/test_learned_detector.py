@@ -176,8 +176,9 @@ def test_scored_boxes_reject_mismatched_columns():
 def test_detector_kind_is_checked_and_builds_that_detector():
     with pytest.raises(UsageError, match=r"detector\.kind must be one of"):
         load_config(overrides=["detector.kind=yolo"])
-    assert isinstance(make_detector(Config()), CascadeDetector)
-    assert describe(make_detector(Config())).startswith("cascade")
+    assert isinstance(make_detector(load_config(overrides=["detector.kind=cascade"])), CascadeDetector)
+    assert describe(make_detector(load_config(overrides=["detector.kind=cascade"]))).startswith("cascade")
+    assert isinstance(make_detector(Config()), MergedDetector)  # the default: both
     both = make_detector(load_config(overrides=["detector.kind=both", "detector.learned_device=cpu"]))
     assert isinstance(both, MergedDetector)
     assert describe(both).startswith("both: FaceBoxes model ")
@@ -191,7 +192,8 @@ def test_detector_flag_sets_the_kind():
     parser = argparse.ArgumentParser()
     add_config_args(parser)
     assert config_from_args(parser.parse_args(["--detector", "learned"])).detector.kind == "learned"
-    assert config_from_args(parser.parse_args([])).detector.kind == "cascade"
+    assert config_from_args(parser.parse_args(["--detector", "cascade"])).detector.kind == "cascade"
+    assert config_from_args(parser.parse_args([])).detector.kind == "both"
     with pytest.raises(SystemExit):
         parser.parse_args(["--detector", "yolo"])
 
@@ -222,7 +224,7 @@ def test_predict_detector_flag_finds_the_face_once(kind, face_paths, tmp_path, c
 def test_doctor_shows_the_detector(capsys, learned):
     main(["doctor", "--camera", "99"])
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("detector"))
-    assert "cascade by default" in row and f"faceboxes_anime_tuned.onnx id {learned.model_id} on" in row
+    assert "both by default" in row and f"faceboxes_anime_tuned.onnx id {learned.model_id} on" in row
     assert row.endswith("its boxes confirmed by a second look at 256 px from 0.7")
     assert len(learned.model_id) == 16
 

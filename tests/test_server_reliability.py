@@ -72,12 +72,12 @@ def test_clients_that_never_read_stall_nothing_and_stay_bounded() -> None:
     assert max(queues) <= QUEUE
     assert buffered < 4 * 2**20  # writer limits hold; without them this grows by ~30 MB/s
     assert fresh >= written - 10  # a healthy client gets current frames, not a backlog
-    # write() only appends under a lock. What it can still wait for is the GIL, up to one switch
-    # interval (5 ms) while the loop thread serialises 800-face messages, or a busy CPU; never
-    # the network, which would mean seconds here.
+    # write() only appends under a lock. What it can still wait for is the GIL: a few switch
+    # intervals (5 ms) while the loop thread serialises 800-face messages, or one full garbage
+    # collection (~0.4 s in this test process once earlier tests have loaded TensorFlow's objects);
+    # never the network, which would hold it for the rest of the test, seconds here.
     writes = np.array(producer.write_seconds)
-    gil = sys.getswitchinterval()
-    assert np.median(writes) < gil and writes.max() < 0.1, (np.median(writes), writes.max())
+    assert np.median(writes) < 10 * sys.getswitchinterval() and writes.max() < 1.0, (np.median(writes), writes.max())
 
 
 async def newest_index(server: ObsServer) -> int:
