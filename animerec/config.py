@@ -108,7 +108,7 @@ class PipelineConfig(Section):
     NAME = "pipeline"
     detector_threads: int = _f(2, 1, 16)  # files: frames detected at once, for throughput
     # Live sources: a frame's latency is its own detection time, so by default one frame at a time,
-    # with the whole machine (OpenCV's pool for the cascade, the learned detector beside it).
+    # with the whole machine (the cascade alone on OpenCV's pool; with `both`, one core each).
     live_detector_threads: int = _f(1, 1, 16)
     max_batch: int = _f(16, 1, 256, unit="crops")
     max_wait_ms: float = _f(20.0, 0.0, 1000.0, unit="ms")  # files; live sources never wait
